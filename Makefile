@@ -11,6 +11,8 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::DeprecationWarning
+# parallel test workers on two cores: one thread each (two threads per worker thrash)
+nbtest pytest: export OMP_NUM_THREADS := 1
 
 .PHONY: install test demo sync nbtest pytest readme evaluator
 

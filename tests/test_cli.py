@@ -53,4 +53,4 @@ def test_data_then_eval_a_broken_file(tmp_path):
 
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "llm")
-    assert code == 2 and "only the evaluator" in err
+    assert code == 2 and "only the tokenizer and the evaluator" in err
