@@ -32,7 +32,7 @@ def test_eval_writes_json_and_refuses_bad_input_without_writing(tmp_path):
     cases = [(["--model", "oracle", "--split", "val", "--tasks", "rec,segment"], "unknown task 'segment'"),
              (["--model", "oracle", "--data", str(tmp_path / "none.jsonl")], "does not exist"),
              (["--model", "oracle"], "give a split"),
-             (["--model", str(tmp_path)], "arrives with the pipeline"),
+             (["--model", str(tmp_path)], "holds no trained VITRON model"),
              (["--model", "gpt", "--split", "val"], "neither a built-in predictor"),
              (["--split", "val"], "exactly one of --model"),
              (["--predictions", str(tmp_path / "p.jsonl"), "--split", "val", "--n", "1", "--tasks", "rec"], "does not exist")]
@@ -53,4 +53,4 @@ def test_data_then_eval_a_broken_file(tmp_path):
 
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "llm")
-    assert code == 2 and "only the tokenizer and the evaluator" in err
+    assert code == 2 and "choose tokenizer, evaluator or vitron" in err

@@ -1,0 +1,56 @@
+"The assembled model: placeholders expand, stages train what they should and resume, answers parse into calls."
+import pytest, torch
+from vitron_nb.core import VitronError, CheckpointError
+from vitron_nb.tasks import make_example, ModuleCall
+from vitron_nb.model import (build_model, encode_batch, train_stage, split_answer, save_trained, load_trained, model_predict,
+                             video_tokens, FRAME_GRID, trained_state)
+
+@pytest.fixture(scope="module")
+def model():
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    yield build_model()
+    torch.set_num_threads(threads)
+
+def test_placeholders_become_their_embeddings(model):
+    ex = make_example("region_caption", 3, "test")
+    batch = encode_batch(model, [ex])
+    n_patches = (model.config.image_size // model.config.patch_size) ** 2
+    labels = batch["labels"][0]
+    first_label = int((labels != -100).nonzero()[0])
+    # everything before the answer is prompt (-100), and the prompt holds the image's patches and the region token
+    assert first_label > n_patches + model.region_encoder.n_region_tokens
+    video = make_example("video_qa", 0, "test").video[None]
+    expected = n_patches if model.config.video_pooling == "mean" else model.config.n_frames * FRAME_GRID ** 2
+    assert video_tokens(model, video).shape[1] == expected
+
+def test_stages_train_what_they_should_and_resume(model, tmp_path):
+    base = {k: v.clone() for k, v in model.llm.state_dict().items()}
+    train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False)
+    assert all(torch.equal(base[k], v) for k, v in model.llm.state_dict().items())
+    train_stage(model, "2", steps=1, batch_size=2, out_dir=tmp_path, progress=False)
+    assert train_stage(model, "2", steps=2, batch_size=2, out_dir=tmp_path, progress=False)["resumed_from"] == 1
+    assert any("lora_" in k for k in trained_state(model))
+    save_trained(model, tmp_path / "m")
+    again = load_trained(tmp_path / "m")
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in trained_state(model).items())
+    with pytest.raises(VitronError, match="unknown stage"): train_stage(model, "9", steps=1, out_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="no trained VITRON model"): load_trained(tmp_path / "empty")
+
+@pytest.mark.parametrize("text,call,error", [
+    ("Sure. <Module> image_editing </Module> <Instruction> editing: make it red </Instruction> <Region> (0.10, 0.20, 0.30, 0.40) </Region>",
+     ModuleCall("image_editing", "editing: make it red", (0.1, 0.2, 0.3, 0.4)), None),
+    ("red circle: (0.1, 0.2, 0.3, 0.4)", None, None),
+    ("<Module> B </Module> <Instruction> x </Instruction>", None, "unknown module"),
+    ("Sure <Module> image_edit", None, "without a complete call"),
+    ("<Module> image_editing </Module> <Instruction> e </Instruction> <Region> (0.5, 0.2) </Region>", None, "malformed region"),
+])
+def test_split_answer(text, call, error):
+    _, got_call, got_error = split_answer(text)
+    assert got_call == call and ((error is None and got_error is None) or error in got_error)
+
+def test_predictions_have_calls_or_errors(model):
+    ex = [make_example("t2i", 1, "test"), make_example("rec", 1, "test")]
+    preds = model_predict(model, ex)
+    assert set(preds) == {e.id for e in ex}
+    for p in preds.values(): assert p.call is None or p.call.module in ("image_generation", "image_segmentation", "image_editing",
+                                                                        "video_generation", "video_segmentation", "video_editing", "image_to_video")
