@@ -15,13 +15,6 @@ from vitron_nb.tasks import ModuleCall, make_example
 TINY = dict(d_llm=64, llm_layers=2, llm_heads=2, d_llm_ffn=128)   # smaller than the tiny preset, for speed
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    "The CPU is shared: one thread is several times faster for matrices this small."
-    before = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tokenizer(): return default_tokenizer()

@@ -6,10 +6,7 @@ from vitron_nb.model import (build_model, encode_batch, train_stage, split_answe
                              video_tokens, FRAME_GRID, trained_state)
 
 @pytest.fixture(scope="module")
-def model():
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
-    yield build_model()
-    torch.set_num_threads(threads)
+def model(): return build_model()
 
 def test_placeholders_become_their_embeddings(model):
     ex = make_example("region_caption", 3, "test")

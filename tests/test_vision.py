@@ -9,12 +9,6 @@ from vitron_nb.vision import (CLIP_PATH, IMAGE_MEAN, IMAGE_STD, load_clip, freez
                               video_token_count, n_patches, pixel_values, tokenize_captions, scene_caption, clip_pairs,
                               zero_shot, ATTRIBUTE_PROMPTS, train_clip, build_clip, save_clip)
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    "Two shared cores: one torch thread is several times faster for a model this small."
-    before = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 @pytest.fixture(scope="module")
 def clip(): return freeze(load_clip(device="cpu"))
