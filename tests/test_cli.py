@@ -52,5 +52,5 @@ def test_data_then_eval_a_broken_file(tmp_path):
     assert code == 2 and "already exists" in err
 
 def test_train_only_known_components():
-    code, _, err = run("train", "--only", "llm")
-    assert code == 2 and "choose tokenizer, evaluator or vitron" in err
+    code, _, err = run("train", "--only", "diffusion")
+    assert code == 2 and "choose tokenizer, clip, llm, segmenter, evaluator or vitron" in err

@@ -57,7 +57,23 @@ def test_text_only_answers_are_parsed(examples):
     assert evaluate(rec, words_only)["rec"]["acc_iou50"] == 1.0
     grounding = [e for e in examples if e.task == "video_grounding"]
     words_only = {e.id: Prediction(e.id, type(e.answer)(text=e.answer.text)) for e in grounding}
-    assert 0.3 < evaluate(grounding, words_only)["video_grounding"]["miou"] <= 1.0   # one box held over the span
+    assert 0.8 < evaluate(grounding, words_only)["video_grounding"]["miou"] < 1.0    # two keyframes, interpolated
+
+
+def test_video_grounding_words_are_scored_as_a_moving_box():
+    from vitron_nb.tasks import Example, Answer
+    # a 0.2-wide box slides right 0.1 a frame over 5 frames. Two keyframes follow it exactly; held at its first place it
+    # overlaps fully on frame 0, a third on frame 1 (0.02 / 0.06), then not at all: (1 + 1/3) / 5 = 4/15.
+    sliding = [(0.1 * t, 0.0, 0.1 * t + 0.2, 0.2) for t in range(5)]
+    truth = [Example("s", "video_grounding", "Where and when is the box?", Answer(track=sliding, span=(0, 4)))]
+    def score(text, track=None):             # evaluate reports 4 decimals
+        return evaluate(truth, {"s": Prediction("s", Answer(text=text, track=track))})["video_grounding"]["miou"]
+    assert score("(0.00, 0.00, 0.20, 0.20 -> 0.40, 0.00, 0.60, 0.20 | 0, 4)") == pytest.approx(1.0, abs=1e-4)
+    assert score("It is at (0.00, 0.00, 0.20, 0.20 | 0, 4).") == pytest.approx(4 / 15, abs=1e-4)
+    # keyframes swapped: the answer slides left from x 0.4 to 0 and meets the truth only on frame 2: 1/5
+    assert score("(0.40, 0.00, 0.60, 0.20 -> 0.00, 0.00, 0.20, 0.20 | 0, 4)") == pytest.approx(1 / 5, abs=1e-4)
+    assert score("no idea") == 0.0
+    assert score("ignored words", track=sliding) == pytest.approx(1.0, abs=1e-4)   # a returned track wins over the words
 
 def test_predictions_file_round_trip_and_bad_calls(tmp_path, examples, evaluator):
     subset = [e for e in examples if e.task in ("rec", "vos", "t2i")]

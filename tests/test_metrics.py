@@ -151,6 +151,59 @@ def test_track_from_st_box():
         track_from_st_box(box, (0, 1), 0)
 
 
+def test_moving_box_text_format_and_parse():
+    text = format_st_box((0.123, 0.3, 0.449, 0.61), (2, 7), end_box=(0.3, 0.28, 0.632, 0.59))
+    assert text == "(0.12, 0.30, 0.45, 0.61 -> 0.30, 0.28, 0.63, 0.59 | 2, 7)"
+    start, end = (0.12, 0.3, 0.45, 0.61), (0.3, 0.28, 0.63, 0.59)
+    # old callers unpack two items and get the start box; with_end=True adds the end box (None for a held box)
+    assert parse_st_box("answer: " + text) == (start, (2, 7))
+    assert parse_st_box(text, with_end=True) == (start, (2, 7), end)
+    assert parse_st_box("(0.12, 0.30, 0.45, 0.61 | 2, 7)", with_end=True) == (start, (2, 7), None)
+    assert parse_st_box("[0.12,0.30,0.45,0.61→0.3,0.28,0.63,0.59|2,7]", with_end=True) == (start, (2, 7), end)
+    assert parse_box(text) == start                        # a plain box reader sees the first box
+    for bad in ["(0.1, 0.1, 0.2, 0.2 -> 0.5, 0.1, 0.2, 0.3 | 2, 7)",     # end box with x1 > x2
+                "(0.1, 0.1, 0.2, 0.2 -> 0.5, 0.5 | 2, 7)",              # end box of two numbers
+                "(0.1, 0.1, 0.2, 0.2 -> 0.3, 0.1, 0.4, 0.2 | 7, 2)",    # span backwards
+                "(0.1, 0.1, 0.2, 0.2 -> 0.3, 0.1, 0.4, 0.2)"]:          # no span
+        assert parse_st_box(bad) is None and parse_st_box(bad, with_end=True) is None
+    with pytest.raises(VitronError, match="end_box"):
+        format_st_box((0, 0, 1, 1), (1, 3), end_box=(0.5, 0, 0.2, 1))
+    with pytest.raises(VitronError, match="end_box"):
+        format_st_box((0, 0, 1, 1), (1, 3), end_box="(0, 0, 1, 1)")
+
+
+def test_track_from_st_box_interpolates_by_hand():
+    # (0, 0, 0.2, 0.2) at frame 1 moving to (0.4, 0.2, 0.6, 0.4) at frame 5: frame 2 is 1/4 of the way, frame 3 half
+    track = track_from_st_box((0, 0, 0.2, 0.2), (1, 5), 7, end_box=(0.4, 0.2, 0.6, 0.4))
+    assert track[0] is None and track[6] is None
+    assert track[1] == pytest.approx((0, 0, 0.2, 0.2)) and track[5] == pytest.approx((0.4, 0.2, 0.6, 0.4))
+    assert track[2] == pytest.approx((0.1, 0.05, 0.3, 0.25)) and track[3] == pytest.approx((0.2, 0.1, 0.4, 0.3))
+    assert track[4] == pytest.approx((0.3, 0.15, 0.5, 0.35))
+    # frames past the video are dropped (the box at frame 3 of 1..5 is still half way)
+    assert track_from_st_box((0, 0, 0.2, 0.2), (1, 5), 4, end_box=(0.4, 0.2, 0.6, 0.4))[3] == pytest.approx((0.2, 0.1, 0.4, 0.3))
+    # a one-frame span keeps the first box
+    assert track_from_st_box((0, 0, 0.2, 0.2), (2, 2), 3, end_box=(0.4, 0.2, 0.6, 0.4)) == [None, None, (0, 0, 0.2, 0.2)]
+    with pytest.raises(VitronError, match="end_box"):
+        track_from_st_box((0, 0, 0.2, 0.2), (1, 5), 7, end_box=(0, 0, 1))
+    with pytest.raises(VitronError, match="end_box"):
+        track_from_st_box((0, 0, 0.2, 0.2), (1, 5), 7, end_box=(0, 0, 1.5, 1))
+    with pytest.raises(VitronError, match="n_frames"):
+        track_from_st_box((0, 0, 0.2, 0.2), (1, 5), True, end_box=(0, 0, 1, 1))
+
+
+def test_two_keyframes_follow_a_moving_box_by_hand():
+    # a 0.2-wide box slides right 0.1 a frame on frames 0-4. Held at its frame-0 place: IoU 1 on frame 0, 1/3 on frame 1
+    # (intersection 0.1 x 0.2 = 0.02, union 0.04 + 0.04 - 0.02 = 0.06), 0 after: vIoU = (1 + 1/3) / 5 = 4/15.
+    sliding = [(0.1 * t, 0.0, 0.1 * t + 0.2, 0.2) for t in range(5)]
+    box, span, end_box = parse_st_box(format_st_box(sliding[0], (0, 4)), with_end=True)
+    assert end_box is None and viou(track_from_st_box(box, span, 5, end_box), sliding) == pytest.approx(4 / 15)
+    box, span, end_box = parse_st_box(format_st_box(sliding[0], (0, 4), sliding[4]), with_end=True)
+    assert viou(track_from_st_box(box, span, 5, end_box), sliding) == pytest.approx(1.0)
+    # the right boxes over too short a span: exact on frames 0 and 1, but S_u = 5 frames and S_i = {0, 1}: 2/5
+    box, span, end_box = parse_st_box("(0.00, 0.00, 0.20, 0.20 -> 0.10, 0.00, 0.30, 0.20 | 0, 1)", with_end=True)
+    assert viou(track_from_st_box(box, span, 5, end_box), sliding) == pytest.approx(2 / 5)
+
+
 unit = st.floats(0, 1, allow_nan=False)
 
 
@@ -162,13 +215,17 @@ def test_box_round_trip(a, b, c, d, f1, f2):
     assert np.allclose(parse_box(format_box(box)), box, atol=0.005 + 1e-9)
     parsed_box, parsed_span = parse_st_box(format_st_box(box, span))
     assert np.allclose(parsed_box, box, atol=0.005 + 1e-9) and parsed_span == span
+    end_box = (1 - box[2], 1 - box[3], 1 - box[0], 1 - box[1])          # the box mirrored: another normalised box
+    parsed_box, parsed_span, parsed_end = parse_st_box(format_st_box(box, span, end_box), with_end=True)
+    assert np.allclose(parsed_box, box, atol=0.005 + 1e-9) and parsed_span == span
+    assert np.allclose(parsed_end, end_box, atol=0.005 + 1e-9)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=60))
 def test_text_parsers_never_crash(text):
     assert parse_box(text) is None or len(parse_box(text)) == 4
-    parse_st_box(text); parse_attributes(text); normalise_answer(text)
+    parse_st_box(text); parse_st_box(text + " -> " + text, with_end=True); parse_attributes(text); normalise_answer(text)
 
 
 # ---------------------------------------------------------------- attributes, chrF, QA

@@ -3,7 +3,7 @@ import pytest, torch
 from vitron_nb.core import VitronError, CheckpointError
 from vitron_nb.tasks import make_example, ModuleCall
 from vitron_nb.model import (build_model, encode_batch, train_stage, split_answer, save_trained, load_trained, model_predict,
-                             video_tokens, FRAME_GRID, trained_state)
+                             video_tokens, FRAME_MERGE, trained_state)
 
 @pytest.fixture(scope="module")
 def model(): return build_model()
@@ -17,7 +17,7 @@ def test_placeholders_become_their_embeddings(model):
     # everything before the answer is prompt (-100), and the prompt holds the image's patches and the region token
     assert first_label > n_patches + model.region_encoder.n_region_tokens
     video = make_example("video_qa", 0, "test").video[None]
-    expected = n_patches if model.config.video_pooling == "mean" else model.config.n_frames * FRAME_GRID ** 2
+    expected = n_patches if model.config.video_pooling == "mean" else model.config.n_frames * n_patches // FRAME_MERGE ** 2
     assert video_tokens(model, video).shape[1] == expected
 
 def test_stages_train_what_they_should_and_resume(model, tmp_path):
@@ -38,7 +38,7 @@ def test_stages_train_what_they_should_and_resume(model, tmp_path):
      ModuleCall("image_editing", "editing: make it red", (0.1, 0.2, 0.3, 0.4)), None),
     ("red circle: (0.1, 0.2, 0.3, 0.4)", None, None),
     ("<Module> B </Module> <Instruction> x </Instruction>", None, "unknown module"),
-    ("Sure <Module> image_edit", None, "without a complete call"),
+    ("Sure <Module> image_edit", None, "truncated"),
     ("<Module> image_editing </Module> <Instruction> e </Instruction> <Region> (0.5, 0.2) </Region>", None, "malformed region"),
 ])
 def test_split_answer(text, call, error):

@@ -6,7 +6,7 @@ import numpy as np, pytest
 from vitron_nb.core import VitronError
 from vitron_nb.tasks import TASKS, MODULES, make_example, make_examples, resolve, refer, ModuleCall, Description
 from vitron_nb.world import HELD_OUT, WorldObject, mask_box
-from vitron_nb.metrics import parse_attributes, parse_box, parse_st_box, normalise_answer
+from vitron_nb.metrics import parse_attributes, parse_box, parse_st_box, normalise_answer, track_from_st_box, viou
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +42,11 @@ def test_answers_agree_with_pictures(train):
         if e.task in ("rec", "ref_seg") and a.mask is not None: assert mask_box(a.mask) == a.box
         if e.task == "rec": assert np.allclose(parse_box(a.text), a.box, atol=0.006)
         if e.task == "video_grounding":
-            box, span = parse_st_box(a.text)
+            box, span, end_box = parse_st_box(a.text, with_end=True)
             assert tuple(span) == tuple(a.span) and np.allclose(box, a.track[span[0]], atol=0.006)
+            assert end_box is not None and np.allclose(end_box, a.track[span[1]], atol=0.006)
+            assert a.track[span[0]] is not None and a.track[span[1]] is not None
+            assert all(b is None for t, b in enumerate(a.track) if not span[0] <= t <= span[1])
             assert all((b is None) == (not m.any()) for b, m in zip(a.track, a.masks))
         if e.task == "vos": assert a.masks[0].any() and e.video.shape[:3] == a.masks.shape
         if e.task == "region_caption": assert parse_attributes(a.text) == {k: v for k, v in a.attributes.items()} | ({"digit": a.attributes["digit"]} if "digit" in a.attributes else {})
@@ -54,6 +57,19 @@ def test_answers_agree_with_pictures(train):
             changed = (e.video != a.video).any(-1)
             assert changed.any() and not (changed & ~a.target_masks).any()
         if e.task == "i2v": assert np.array_equal(e.image, a.video[0])
+
+def test_video_grounding_words_follow_the_object():
+    """The text answer alone (two keyframes, interpolated) is close to the exact track on the test split; the same
+    answer with its box held still is not. Measured on 100 test examples: 0.874 interpolated, 0.607 held."""
+    examples = make_examples(["video_grounding"], 100, "test")
+    moving, held = [], []
+    for e in examples:
+        box, span, end_box = parse_st_box(e.answer.text, with_end=True)
+        n = len(e.answer.track)
+        moving.append(viou(track_from_st_box(box, span, n, end_box=end_box), e.answer.track))
+        held.append(viou(track_from_st_box(box, span, n), e.answer.track))
+    assert np.mean(moving) >= 0.85, np.mean(moving)
+    assert np.mean(held) < 0.7 and np.mean(moving) > np.mean(held) + 0.15, (np.mean(held), np.mean(moving))
 
 def test_referring_expressions_pick_exactly_one():
     rng = np.random.default_rng(0)

@@ -17,7 +17,9 @@ def test_any_text_round_trips(tokenizer, text):
     assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
 
 def test_pixelworld_words_are_whole_tokens_and_digits_single(tokenizer):
-    assert len(tokenizer.tokenize("Segment the crimson disc left of the blue box")) == 9
+    # instructions always follow "USER: " in the chat template, so each word is learned with its leading space
+    assert tokenizer.tokenize("USER: Segment the crimson disc left of the blue box") == [
+        "USER", ":", *["Ġ" + w for w in "Segment the crimson disc left of the blue box".split()]]
     assert [t for t in tokenizer.tokenize("0.625") if t.isdigit()] == ["0", "6", "2", "5"]
 
 def test_chat_template(tokenizer):
