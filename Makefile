@@ -14,7 +14,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 # parallel test workers on two cores: one thread each (two threads per worker thrash)
 nbtest pytest: export OMP_NUM_THREADS := 1
 
-.PHONY: install test demo sync nbtest pytest readme evaluator
+.PHONY: install browser test demo sync nbtest pytest readme evaluator
 
 $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,7 +22,16 @@ $(STAMP): settings.ini setup.py
 	set -o pipefail; $(PY) -m pip install -q -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# tests/test_app_browser.py drives Debian's Chromium with Playwright (pip-installed from dev_requirements; never `playwright install`)
+browser:
+	@if [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for tests/test_app_browser.py"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "WARNING: could not install chromium: tests/test_app_browser.py will skip"; \
+	  else echo "WARNING: chromium is missing (install it: apt-get install chromium as root); tests/test_app_browser.py will skip"; fi; \
+	fi
 
 # the notebooks are the source: exporting and cleaning them must change nothing that is committed
 sync: install
