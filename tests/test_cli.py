@@ -134,3 +134,11 @@ def test_data_then_eval_a_broken_file(tmp_path):
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "diffusion")
     assert code == 2 and "choose tokenizer, clip, llm, segmenter, generator, evaluator or vitron" in err
+
+
+def test_code_commit_names_the_checked_out_commit():
+    import subprocess
+    from vitron_nb.cli import code_commit
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True).stdout.strip()
+    if not head: pytest.skip("not a git checkout")
+    assert code_commit() == head and len(head) >= 7
