@@ -3,7 +3,7 @@ import pytest, torch
 from vitron_nb.core import VitronError, CheckpointError
 from vitron_nb.tasks import make_example, ModuleCall
 from vitron_nb.model import (build_model, encode_batch, train_stage, split_answer, save_trained, load_trained, model_predict,
-                             video_tokens, FRAME_MERGE, trained_state)
+                             video_tokens, FRAME_MERGE, trained_state, media_embeddings, picture_reliance, STAGES)
 
 @pytest.fixture(scope="module")
 def model(): return build_model()
@@ -20,18 +20,59 @@ def test_placeholders_become_their_embeddings(model):
     expected = n_patches if model.config.video_pooling == "mean" else model.config.n_frames * n_patches // FRAME_MERGE ** 2
     assert video_tokens(model, video).shape[1] == expected
 
+def test_media_tokens_sit_at_the_word_scale(model):
+    tokens = media_embeddings(model, [make_example("region_caption", 1, "test")])
+    word = model.llm.get_input_embeddings().weight.norm(dim=-1).mean().item()
+    for kind in ("image", "region"):
+        norm = tokens[kind][0].norm(dim=-1).mean().item()
+        assert 0.5 * word < norm < 2 * word, (kind, norm, word)
+    # standardisation statistics come from the frozen encoder on train scenes: per-channel mean ~0, std ~1 afterwards
+    from vitron_nb.model import _patches
+    from vitron_nb.tasks import make_examples
+    feats = model.media_norm.standardise(_patches(model, make_examples(["rec"], 16, "train")[0].image[None]).flatten(0, 1))
+    assert feats.mean().abs() < 0.5 and 0.3 < feats.std() < 3
+
 def test_stages_train_what_they_should_and_resume(model, tmp_path):
+    assert STAGES["1.1"]["llm"] == "full" and STAGES["2"]["llm"] == "full"
     base = {k: v.clone() for k, v in model.llm.state_dict().items()}
     train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False)
-    assert all(torch.equal(base[k], v) for k, v in model.llm.state_dict().items())
+    assert not all(torch.equal(base[k], v) for k, v in model.llm.state_dict().items())      # stage 1.1 trains the whole LLM
     train_stage(model, "2", steps=1, batch_size=2, out_dir=tmp_path, progress=False)
     assert train_stage(model, "2", steps=2, batch_size=2, out_dir=tmp_path, progress=False)["resumed_from"] == 1
-    assert any("lora_" in k for k in trained_state(model))
+    assert any(k.startswith("llm.") for k in trained_state(model)) and not any(k.startswith("clip.") for k in trained_state(model))
+    assert not any(k.startswith("llm.") and "lora_" not in k for k in trained_state(model, base_llm=False))
     save_trained(model, tmp_path / "m")
     again = load_trained(tmp_path / "m")
     assert all(torch.equal(again.state_dict()[k], v) for k, v in trained_state(model).items())
     with pytest.raises(VitronError, match="unknown stage"): train_stage(model, "9", steps=1, out_dir=tmp_path)
     with pytest.raises(CheckpointError, match="no trained VITRON model"): load_trained(tmp_path / "empty")
+    # a truncated file, and one saved at another preset, are refused by name before anything big is built
+    data = (tmp_path / "m" / "vitron.safetensors").read_bytes()
+    (tmp_path / "cut").mkdir(); (tmp_path / "cut" / "vitron.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="vitron.safetensors"): load_trained(tmp_path / "cut")
+    from vitron_nb.core import VitronConfig, save_tensors
+    save_tensors({"x": torch.zeros(1)}, tmp_path / "paper" / "vitron.safetensors",
+                 {"kind": "vitron", "config": VitronConfig.from_preset("paper").to_dict(), "lora": True})
+    with pytest.raises(CheckpointError, match="trained at preset 'paper'"): load_trained(tmp_path / "paper")
+
+def test_the_lora_switch_trains_only_the_adapter(tmp_path):
+    from vitron_nb.model import prepare_stage
+    fresh = build_model()
+    STAGES["lora-test"] = {**STAGES["2"], "llm": "lora"}
+    try:
+        prepare_stage(fresh, "lora-test")
+        trainable = [n for n, p in fresh.llm.named_parameters() if p.requires_grad]
+        assert trainable and all("lora_" in n for n in trainable)
+        assert any("lora_" in k for k in trained_state(fresh))
+        save_trained(fresh, tmp_path / "lora")
+        again = load_trained(tmp_path / "lora")
+        assert hasattr(again.llm, "peft_config")
+        assert all(torch.equal(again.state_dict()[k], v) for k, v in trained_state(fresh).items())
+    finally: del STAGES["lora-test"]
+
+def test_picture_reliance_reports_real_and_swapped_losses(model):
+    out = picture_reliance(model, tasks=("rec",), n=4)
+    assert set(out) == {"rec"} and out["rec"]["real"] > 0 and out["rec"]["swapped"] > 0
 
 @pytest.mark.parametrize("text,call,error", [
     ("Sure. <Module> image_editing </Module> <Instruction> editing: make it red </Instruction> <Region> (0.10, 0.20, 0.30, 0.40) </Region>",
