@@ -10,11 +10,12 @@ import numpy as np
 from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, DATA_SAMPLES
 
 # %% auto #0
-__all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'load_examples', 'example_card', 'write_gallery', 'load_vitron',
-           'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report', 'write_chat_output',
-           'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
-           'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser',
-           'main']
+__all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_STEPS', 'SPECIALIST_SETTINGS', 'RECIPE_OPTIONS',
+           'load_examples', 'example_card', 'write_gallery', 'load_vitron', 'parse_region_option', 'read_chat_inputs',
+           'describe_output', 'chat_report', 'write_chat_output', 'chat_prediction', 'score_turn', 'routed',
+           'demo_examples', 'answer_examples', 'turns_table', 'turn_card', 'file_sha256', 'committed_weights',
+           'checkpoint_step', 'recipe_settings', 'recipe_command', 'open_run', 'train_recipe', 'cmd_demo', 'cmd_chat',
+           'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -276,6 +277,158 @@ def turn_card(example, result, score) -> dict:
             "expected output": card["expected output"], "the model answered": result.answer, "module called": routed(example, result),
             "score": score}
 
+# %% ../nbs/09_cli.ipynb #9d0247c0
+RECIPE_STEPS: dict[str, int] = {"segmenter": 800, "generator": 1400, "1.1": 400, "2": 1500}   # as --only segmenter/generator and model.train_vitron
+SPECIALIST_SETTINGS: dict[str, dict] = {"segmenter": dict(batch_size=8, lr=2e-3), "generator": dict(batch_size=64)}
+RECIPE_OPTIONS: tuple[str, ...] = ("specialists", "steps_per_stage", "batch_size", "checkpoint_every")
+
+def file_sha256(path) -> str:
+    "The SHA-256 of a file in hex: which committed weights a run used."
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()
+
+def committed_weights(path) -> dict:
+    "{'path': relative to the repository, 'sha256'} of committed weights; a missing file is a VitronError."
+    path = Path(path)
+    if not path.is_file(): raise VitronError(f"the committed weights {path} are missing; restore data_samples/ or use --specialists train")
+    try: shown = Path(DATA_SAMPLES.name) / path.relative_to(DATA_SAMPLES)
+    except ValueError: shown = path
+    return {"path": shown.as_posix(), "sha256": file_sha256(path)}
+
+def checkpoint_step(path) -> int | None:
+    "The step a stage checkpoint was saved at, or None when there is none yet."
+    from vitron_nb.core import read_header
+    if not Path(path).is_file(): return None
+    step = read_header(path)[1].get("step")
+    return int(json.loads(step)) if step is not None else None
+
+# %% ../nbs/09_cli.ipynb #04873bff
+def recipe_settings(args) -> dict:
+    "What a run folder must share to be resumed: preset, seed, specialists, batch size and each stage's steps (in order)."
+    from vitron_nb.model import STAGES
+    specialists = args.specialists or "committed"
+    for option, value in (("--steps-per-stage", args.steps_per_stage), ("--batch-size", args.batch_size), ("--checkpoint-every", args.checkpoint_every)):
+        if value is not None and value < 1: raise VitronError(f"{option} must be at least 1, got {value}")
+    names = (list(SPECIALIST_SETTINGS) if specialists == "train" else []) + list(STAGES)
+    unknown = [name for name in names if name not in RECIPE_STEPS and args.steps_per_stage is None]
+    if unknown: raise VitronError(f"stage {unknown[0]} has no default number of steps; give --steps-per-stage")
+    return dict(preset=args.preset, seed=args.seed, specialists=specialists, batch_size=args.batch_size or 8,
+                steps={name: args.steps_per_stage or RECIPE_STEPS[name] for name in names})
+
+def recipe_command(args, settings: dict) -> str:
+    "The command line that makes (and resumes) this run."
+    return (f"vitron train --only all --preset {args.preset} --seed {args.seed} --specialists {settings['specialists']}"
+            + (f" --steps-per-stage {args.steps_per_stage}" if args.steps_per_stage else "")
+            + (f" --batch-size {args.batch_size}" if args.batch_size else "")
+            + (f" --checkpoint-every {args.checkpoint_every}" if args.checkpoint_every else "") + f" --out {args.out or 'runs/recipe'}")
+
+# %% ../nbs/09_cli.ipynb #786bbcc8
+def open_run(out, settings: dict, command: str) -> dict:
+    "The manifest of run folder `out`: a new one, or the one there when its settings match (resuming); anything else is refused."
+    out, path = Path(out), Path(out) / "manifest.json"
+    if path.is_file():
+        try: manifest = json.loads(path.read_text())
+        except json.JSONDecodeError as e: raise VitronError(f"{path} is not valid JSON ({e}); choose a new --out") from None
+        if not isinstance(manifest, dict) or manifest.get("kind") != "vitron-recipe":
+            raise VitronError(f"{path} was not written by `vitron train --only all`; choose a new --out")
+        before = manifest.get("settings", {})
+        changed = [f"{k} {before.get(k)!r} there, {settings.get(k)!r} now" for k in settings if before.get(k) != settings[k]]
+        if changed: raise VitronError(f"{out} holds a run with other settings ({'; '.join(changed)}): give its options to resume it, or choose a new --out")
+        for leftover in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:        # a file being written when the run was killed
+            if leftover.is_file(): leftover.unlink()
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise VitronError(f"{out} already exists and holds no manifest.json of `vitron train --only all`; choose a new --out (nothing was written)")
+    else: manifest = dict(kind="vitron-recipe", command=command, seed=settings["seed"], settings=settings, status="running", stages={}, attempts=[])
+    manifest["attempts"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "code_commit": code_commit()})
+    manifest["code_commit"] = manifest["attempts"][-1]["code_commit"]
+    return manifest
+
+# %% ../nbs/09_cli.ipynb #cd300cab
+def _specialist_stage(name: str, steps: int, out: Path, args, config) -> tuple:
+    "Train (or resume, or load when finished) one specialist into `out/name`; (model, record with losses, result for the manifest)."
+    from vitron_nb.segmenter import train_segmenter
+    from vitron_nb.generator import train_generator
+    train = {"segmenter": train_segmenter, "generator": train_generator}[name]
+    model, record = train(config, out_dir=out / name, steps=steps, seed=args.seed, checkpoint_every=args.checkpoint_every or 50,
+                          **SPECIALIST_SETTINGS[name])
+    losses = record["losses"]
+    result = {**{k: v for k, v in record.items() if k != "losses"}, "final_loss": float(np.mean(losses[-20:])) if losses else None,
+              "checkpoint": f"{name}/checkpoint.safetensors"}
+    return model, record, result
+
+def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dict | None) -> dict:
+    "Train (or resume) alignment `stage` into `out/stage{stage}.safetensors`; a finished one is loaded and its earlier result kept."
+    from vitron_nb.model import train_stage, prepare_stage
+    from vitron_nb.core import load_checkpoint
+    path = out / f"stage{stage}.safetensors"
+    done = checkpoint_step(path) or 0
+    if done >= steps:
+        prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
+        model.load_state_dict(load_checkpoint(path, f"vitron-stage{stage}")[0], strict=False)
+        print(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
+        return {**(before or dict(stage=stage, steps=steps, final_loss=None)), "status": "complete, loaded on resume"}
+    if done: print(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
+    result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
+                         checkpoint_every=args.checkpoint_every or 50, progress=True)
+    return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
+
+# %% ../nbs/09_cli.ipynb #251351da
+def train_recipe(args) -> int:
+    "`vitron train --only all`: specialists (committed or retrained), then every alignment stage; checkpointed, resumable, with a manifest."
+    from vitron_nb.model import STAGES, build_model, save_trained
+    from vitron_nb.core import set_seed
+    from vitron_nb.segmenter import SEGMENTER_PATH
+    from vitron_nb.generator import GENERATOR_PATH
+    from vitron_nb.vision import CLIP_PATH
+    from vitron_nb.llm import LLM_PATH
+    from vitron_nb.tokenizer import TOKENIZER_PATH
+    if args.steps: raise VitronError("--steps sets one component's steps; for the whole recipe give --steps-per-stage")
+    settings, out, writes = recipe_settings(args), Path(args.out or "runs/recipe"), int(os.environ.get("RANK", "0")) == 0
+    config = VitronConfig.from_preset(args.preset)
+    manifest = open_run(out, settings, recipe_command(args, settings)) if writes else {"stages": {}}   # other processes: rank 0 keeps it
+    manifest["inputs"] = {"encoder": committed_weights(CLIP_PATH), "llm": committed_weights(LLM_PATH), "tokenizer": committed_weights(TOKENIZER_PATH)}
+    if settings["specialists"] == "committed":
+        manifest["specialists"] = {"used": "committed", "segmenter": committed_weights(SEGMENTER_PATH), "generator": committed_weights(GENERATOR_PATH)}
+    else: manifest["specialists"] = {"used": "trained in this run", **{name: f"{name}/checkpoint.safetensors" for name in SPECIALIST_SETTINGS}}
+    save = lambda: write_json(out / "manifest.json", manifest) if writes else None
+    save()
+    names, specialists, model = list(settings["steps"]), {}, None
+    print(f"vitron train: {len(names)} stages ({', '.join(names)}) into {out}, seed {args.seed}, {settings['specialists']} specialists", flush=True)
+    for number, name in enumerate(names, 1):
+        steps = settings["steps"][name]
+        print(f"[{number}/{len(names)}] {'specialist ' + name if name in SPECIALIST_SETTINGS else 'alignment stage ' + name}: {steps} steps", flush=True)
+        if name in SPECIALIST_SETTINGS:
+            specialist, record, result = _specialist_stage(name, steps, out, args, config)
+            specialists[name] = (specialist, record)
+        else:
+            if model is None: set_seed(args.seed); model = build_model(config)       # the fresh projectors' weights follow the seed
+            result = _alignment_stage(model, name, steps, out, args, manifest["stages"].get(name))
+        manifest["stages"][name] = result
+        loss, loaded = result.get("final_loss"), result.get("status", "").startswith("complete")
+        loss = "n/a" if loss is None else f"{loss:.4f}" + (" (when it was trained)" if loaded else "")
+        print(f"  stage {name}: {result.get('status', 'done')}" + ("" if loaded else f", resumed_from {result.get('resumed_from')}")
+              + f", final loss {loss}", flush=True)
+        save()
+    if not writes: return 0                                 # under `accelerate launch`, only the main process writes
+    manifest.update(status="done", model="model/vitron.safetensors")
+    print(f"wrote {save_trained(model, out / 'model', manifest)}")
+    if args.export: _export_recipe(model, specialists, manifest)
+    print(f"wrote {save()}")
+    return 0
+
+def _export_recipe(model, specialists: dict, manifest: dict):
+    "Measure and write the run's model (and retrained specialists) to data_samples/, as each component's --export does."
+    from vitron_nb.model import measure_understanding, save_trained
+    from vitron_nb.segmenter import export_segmenter
+    from vitron_nb.generator import export_generator
+    manifest["understanding"] = measure_understanding(model, n=100, seed=0, progress=True)
+    print(f"wrote {save_trained(model, DATA_SAMPLES / 'vitron-tiny', manifest)}")
+    for name, (specialist, record) in specialists.items():
+        print(f"wrote {(export_segmenter if name == 'segmenter' else export_generator)(specialist, record)}")
+
 # %% ../nbs/09_cli.ipynb #33e27761
 def cmd_demo(args) -> int:
     "Render the PixelWorld gallery with reference scores and the model's answers on the first `--n` examples of each task; print the tables and the page's path."
@@ -360,13 +513,17 @@ def cmd_data(args) -> int:
 def code_commit() -> str | None:
     "The short git commit of the code that is running (None outside a git checkout), for training manifests."
     import subprocess
+    here = Path(globals().get("__file__") or "x").resolve().parent       # the package's folder (a notebook: its own)
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
 def cmd_train(args) -> int:
-    "Train a component: the tokenizer, the evaluator network, or VITRON's alignment stages (each resumes from its run folder)."
+    "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
+    if args.only != "all" and any(getattr(args, option, None) is not None for option in RECIPE_OPTIONS):
+        raise VitronError("--specialists, --steps-per-stage, --batch-size and --checkpoint-every belong to the whole recipe (--only all)")
+    if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
         tokenizer = train_tokenizer(VitronConfig.from_preset(args.preset))
@@ -384,14 +541,14 @@ def cmd_train(args) -> int:
     if args.only == "segmenter":
         from vitron_nb.segmenter import train_segmenter, export_segmenter
         model, record = train_segmenter(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/segmenter",
-                                        steps=args.steps or 800, batch_size=8, seed=args.seed, lr=2e-3)
+                                        steps=args.steps or RECIPE_STEPS["segmenter"], seed=args.seed, **SPECIALIST_SETTINGS["segmenter"])
         print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
         if args.export: print(f"wrote {export_segmenter(model, record)}")
         return 0
     if args.only == "generator":
         from vitron_nb.generator import train_generator, export_generator
         model, record = train_generator(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/generator",
-                                        steps=args.steps or 1400, batch_size=64, seed=args.seed)
+                                        steps=args.steps or RECIPE_STEPS["generator"], seed=args.seed, **SPECIALIST_SETTINGS["generator"])
         print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
         if args.export: print(f"wrote {export_generator(model, record)}")
         return 0
@@ -407,8 +564,10 @@ def cmd_train(args) -> int:
         return 0
     if args.only == "vitron":
         from vitron_nb.model import train_vitron, save_trained
+        from vitron_nb.core import set_seed
         from vitron_nb.core import DATA_SAMPLES
         steps = {"2": args.steps} if args.steps else None
+        set_seed(args.seed)                                     # train_vitron's fresh projectors: the same weights for the same seed
         model, results = train_vitron(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/vitron",
                                       steps=steps, seed=args.seed)
         if int(os.environ.get("RANK", "0")) != 0: return 0      # under `accelerate launch`, only the main process writes
@@ -422,7 +581,8 @@ def cmd_train(args) -> int:
             print(f"wrote {save_trained(model, DATA_SAMPLES / 'vitron-tiny', record)}")
         return 0
     if args.only != "evaluator":
-        raise VitronError(f"--only {args.only!r}: choose tokenizer, clip, llm, segmenter, generator, evaluator or vitron (stages 1.1 and 2)")
+        raise VitronError(f"--only {args.only!r}: give all (the whole recipe, the default) or one component; "
+                          "choose tokenizer, clip, llm, segmenter, generator, evaluator or vitron (stages 1.1 and 2)")
     from vitron_nb.evaluator import train_evaluator, export_evaluator, load_evaluator
     kwargs = dict(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/evaluator", seed=args.seed)
     if args.steps: kwargs["steps"] = args.steps
@@ -501,13 +661,34 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--out", required=True, help="a new folder to write tasks.jsonl and its pictures into")
     data.set_defaults(run=cmd_data)
-    train = sub.add_parser("train", help="train a component (resumes from its run folder)")
-    train.add_argument("--only", default="evaluator", help="which component: tokenizer, clip (vision encoder), llm (stage 0), segmenter (SAM), generator (text-to-image diffusion), evaluator, or vitron (alignment stages 1.1 and 2)")
+    train = sub.add_parser("train", help="train the whole recipe (default) or one component; checkpointed, resumes from its run folder",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="With no --only (or --only all): the whole recipe into one run folder (default runs/recipe).\n"
+                           "First the specialists: the committed segmenter and generator (--specialists committed, the default;\n"
+                           "their SHA-256 goes in the manifest) or retrained (--specialists train). Then the alignment stages\n"
+                           "1.1 and 2 from the committed encoder and stage-0 LLM. Every stage checkpoints every --checkpoint-every\n"
+                           "steps; manifest.json records the command, seed, code commit and each stage's result. Run the same\n"
+                           "command again after an interruption: finished stages are loaded, not retrained, and the interrupted\n"
+                           "one resumes from its last checkpoint (at most --checkpoint-every steps are lost). The trained model\n"
+                           "is written to RUN/model (a folder `vitron bench --model` reads). --only COMPONENT trains one part alone.",
+                           epilog="examples:\n"
+                           "  vitron train                                            # the whole recipe, committed specialists\n"
+                           "  vitron train --specialists train --out runs/full        # retrain the specialists too\n"
+                           "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
+                           "  vitron train --only evaluator --export                  # one component")
+    train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
+                       "segmenter (SAM), generator (text-to-image diffusion), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
-    train.add_argument("--steps", type=int, help="training steps (default: the component's own)")
+    train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="run folder for checkpoints (default: runs/<component>)")
+    train.add_argument("--out", help="run folder for checkpoints (default: runs/<component>; runs/recipe for the whole recipe)")
     train.add_argument("--export", action="store_true", help="write the trained weights to data_samples/ when done")
+    recipe = train.add_argument_group("the whole recipe (--only all)")
+    recipe.add_argument("--specialists", choices=["committed", "train"], help="use the committed segmenter and generator (default) or retrain them first")
+    recipe.add_argument("--steps-per-stage", type=int, metavar="N", help=f"N steps for every stage (default: {RECIPE_STEPS['1.1']} for stage 1.1, {RECIPE_STEPS['2']} for stage 2; "
+                        f"{RECIPE_STEPS['segmenter']} segmenter and {RECIPE_STEPS['generator']} generator steps with --specialists train)")
+    recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8)")
+    recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
     train.set_defaults(run=cmd_train)
     bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; write bench.json")
     bench.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
