@@ -278,7 +278,7 @@ def turn_card(example, result, score) -> dict:
             "score": score}
 
 # %% ../nbs/09_cli.ipynb #9d0247c0
-RECIPE_STEPS: dict[str, int] = {"segmenter": 800, "generator": 1400, "1.1": 400, "2": 1500}   # as --only segmenter/generator and model.train_vitron
+RECIPE_STEPS: dict[str, int] = {"segmenter": 800, "generator": 1400}   # the specialists' steps; each alignment stage's are model.STAGES[stage]["steps"]
 SPECIALIST_SETTINGS: dict[str, dict] = {"segmenter": dict(batch_size=8, lr=2e-3), "generator": dict(batch_size=64)}
 RECIPE_OPTIONS: tuple[str, ...] = ("specialists", "steps_per_stage", "batch_size", "checkpoint_every")
 
@@ -313,10 +313,11 @@ def recipe_settings(args) -> dict:
     for option, value in (("--steps-per-stage", args.steps_per_stage), ("--batch-size", args.batch_size), ("--checkpoint-every", args.checkpoint_every)):
         if value is not None and value < 1: raise VitronError(f"{option} must be at least 1, got {value}")
     names = (list(SPECIALIST_SETTINGS) if specialists == "train" else []) + list(STAGES)
-    unknown = [name for name in names if name not in RECIPE_STEPS and args.steps_per_stage is None]
+    default = lambda name: RECIPE_STEPS.get(name, STAGES.get(name, {}).get("steps"))
+    unknown = [name for name in names if default(name) is None and args.steps_per_stage is None]
     if unknown: raise VitronError(f"stage {unknown[0]} has no default number of steps; give --steps-per-stage")
     return dict(preset=args.preset, seed=args.seed, specialists=specialists, batch_size=args.batch_size or 8,
-                steps={name: args.steps_per_stage or RECIPE_STEPS[name] for name in names})
+                steps={name: args.steps_per_stage or default(name) for name in names})
 
 def recipe_command(args, settings: dict) -> str:
     "The command line that makes (and resumes) this run."
@@ -685,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--export", action="store_true", help="write the trained weights to data_samples/ when done")
     recipe = train.add_argument_group("the whole recipe (--only all)")
     recipe.add_argument("--specialists", choices=["committed", "train"], help="use the committed segmenter and generator (default) or retrain them first")
-    recipe.add_argument("--steps-per-stage", type=int, metavar="N", help=f"N steps for every stage (default: {RECIPE_STEPS['1.1']} for stage 1.1, {RECIPE_STEPS['2']} for stage 2; "
+    recipe.add_argument("--steps-per-stage", type=int, metavar="N", help=f"N steps for every stage (default: each alignment stage's own, model.STAGES; "
                         f"{RECIPE_STEPS['segmenter']} segmenter and {RECIPE_STEPS['generator']} generator steps with --specialists train)")
     recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8)")
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")

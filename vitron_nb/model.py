@@ -15,12 +15,13 @@ from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, ma
 from .evaluate import Prediction
 
 # %% auto #0
-__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'STAGES', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY',
-           'video_token_width', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens',
-           'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
-           'caption_example', 'video_caption_example', 'any_example', 'stage_examples', 'prepare_stage',
-           'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained', 'load_trained',
-           'train_vitron', 'measure_understanding', 'picture_reliance', 'pooling_ablation', 'floor_table']
+__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING', 'UNDERSTANDING',
+           'VITRON_TINY', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm',
+           'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer',
+           'model_predict', 'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example',
+           'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
+           'save_trained', 'load_trained', 'train_vitron', 'measure_understanding', 'picture_reliance',
+           'pooling_ablation', 'floor_table']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -200,11 +201,14 @@ def model_predict(model: VitronModel, examples: list[Example], progress: bool = 
     return preds
 
 # %% ../nbs/14_model.ipynb #21cb2b97
-STAGES: dict[str, dict] = {
-    "1.1": dict(tasks={"caption": 1, "video_caption": 1, "region_caption": 1}, llm="full", lr=1e-3),
-    "2": dict(tasks={"rec": 3, "video_grounding": 3, "region_caption": 2, "image_qa": 2, "video_qa": 2, "ref_seg": 1, "vos": 1,
-                     "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1}, llm="full", lr=3e-4),
+STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what trains in the LLM, peak lr, default steps, autocast
+    "1.1": dict(tasks={"caption": 1, "grounded_caption": 2, "video_caption": 1, "region_caption": 1}, llm="full", lr=1e-3,
+                steps=800, precision="bf16"),
+    "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
+                     "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
+              llm="full", lr=5e-4, steps=2400, precision="bf16"),
 }
+PRECISIONS = ("fp32", "bf16")
 
 def caption_example(index: int, split: str = "train", config: VitronConfig | None = None, seed: int = 0) -> Example:
     "An image-captioning example (stage 1.1): a scene and a sentence naming every object."
@@ -225,10 +229,26 @@ def video_caption_example(index: int, split: str = "train", config: VitronConfig
     return Example(f"{split}-video_caption-{index:06d}", "video_caption", str(rng.choice(["Describe the video.", "What happens in this clip?"])),
                    Answer(f"a {a['size']} {a['colour']} {a['shape']} moving {a['motion']} {a['speed']}"), video=video, meta=dict(split=split))
 
-_MAKERS = {"caption": caption_example, "video_caption": video_caption_example}
+def grounded_caption_example(index: int, split: str = "train", config: VitronConfig | None = None, seed: int = 0) -> Example:
+    "A grounded caption (the paper's stage 2): every object named with its normalised box, in reading order (top row first, then left to right)."
+    from vitron_nb.world import sample_scene, mask_box
+    from vitron_nb.tasks import example_rng, caption
+    from vitron_nb.metrics import format_box
+    rng = example_rng("grounded_caption", index, split, seed)
+    scene = sample_scene(rng, config or VitronConfig(), split)
+    image, masks = scene.render()
+    found = [(mask_box(m), o) for o, m in zip(scene.objects, masks) if m.any()]
+    found.sort(key=lambda item: (round(item[0][1], 1), item[0][0]))
+    words = [f"{caption(o)} at {format_box(box)}" for box, o in found]
+    text = f"There is {words[0]}." if len(words) == 1 else f"There are {len(words)} objects: {', '.join(words[:-1])} and {words[-1]}."
+    return Example(f"{split}-grounded_caption-{index:06d}", "grounded_caption",
+                   str(rng.choice(["Describe the image with boxes.", "List every object and its box.", "Where is everything? Give boxes."])),
+                   Answer(text), image=image, meta=dict(split=split))
+
+_MAKERS = {"caption": caption_example, "video_caption": video_caption_example, "grounded_caption": grounded_caption_example}
 
 def any_example(task: str, index: int, split: str, config: VitronConfig, seed: int = 0) -> Example:
-    "An example of any task, the twelve of `make_example` or the two caption tasks of stage 1.1."
+    "An example of any task: the twelve of `make_example`, or the caption tasks of the alignment stages (`_MAKERS`)."
     return _MAKERS[task](index, split, config, seed) if task in _MAKERS else make_example(task, index, split, config, seed)
 
 def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig, seed: int = 0, tasks: dict | None = None) -> list[Example]:
@@ -304,9 +324,12 @@ def _accelerator(cpu: bool | None):
 # %% ../nbs/14_model.ipynb #7eed2593
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
-                cpu: bool | None = None) -> dict:
-    "Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several; checkpoints, resumes."
+                cpu: bool | None = None, precision: str | None = None) -> dict:
+    """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
+    checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own."""
     from tqdm.auto import tqdm
+    precision = precision or STAGES.get(stage, {}).get("precision", "fp32")
+    if precision not in PRECISIONS: raise VitronError(f"precision {precision!r}: choose one of {PRECISIONS}")
     accelerator = _accelerator(cpu)
     rank, world = accelerator.process_index, accelerator.num_processes
     params = prepare_stage(model, stage)
@@ -325,7 +348,8 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     for step in bar:
         for group in optimizer.param_groups: group["lr"] = stage_lr(stage, step, steps)
         examples = stage_examples(stage, step, batch_size, model.config, seed, tasks)
-        loss, n_tokens = trainable(process_examples(examples, rank, world))
+        with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss, n_tokens = trainable(process_examples(examples, rank, world))
         optimizer.zero_grad(); accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0); optimizer.step()
         losses.append(accelerator.reduce(loss.detach(), "mean").item()); tokens += int(accelerator.reduce(n_tokens, "sum"))
@@ -337,7 +361,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
     model.eval()
-    return dict(stage=stage, steps=steps, resumed_from=start, processes=world,
+    return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision,
                 final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
@@ -371,8 +395,9 @@ def load_trained(folder, device=None) -> VitronModel:
 # %% ../nbs/14_model.ipynb #5b799771
 def train_vitron(config: VitronConfig | None = None, out_dir="runs/vitron", steps: dict | None = None, batch_size: int = 8,
                  seed: int = 0, resume: bool = True, progress: bool = True) -> tuple[VitronModel, list[dict]]:
-    "Stages 1.1 then 2 from the committed encoder and stage-0 LLM, each checkpointed and resumable."
-    steps = {"1.1": 400, "2": 1500, **(steps or {})}
+    "Every stage of STAGES in order (steps: each stage's own unless given) from the committed encoder and stage-0 LLM; seeded, checkpointed, resumable."
+    steps = {stage: spec["steps"] for stage, spec in STAGES.items()} | (steps or {})
+    set_seed(seed)                                     # the projectors' initial weights
     model = build_model(config)
     return model, [train_stage(model, stage, steps[stage], batch_size, out_dir, seed, resume, progress=progress) for stage in STAGES]
 
