@@ -133,7 +133,7 @@ def test_data_then_eval_a_broken_file(tmp_path):
 
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "diffusion")
-    assert code == 2 and "choose tokenizer, clip, llm, segmenter, generator, evaluator or vitron" in err
+    assert code == 2 and "choose tokenizer, clip, llm, segmenter, generator, editor, evaluator or vitron" in err
 
 
 def test_code_commit_names_the_checked_out_commit():

@@ -553,6 +553,17 @@ def cmd_train(args) -> int:
         print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
         if args.export: print(f"wrote {export_generator(model, record)}")
         return 0
+    if args.only == "editor":
+        from vitron_nb.editor import train_editor, export_editor, EDITOR_SETTINGS, step_seconds
+        settings = {**EDITOR_SETTINGS, **({"steps": args.steps} if args.steps else {})}
+        model, record = train_editor(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/editor", seed=args.seed, **settings)
+        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
+        if args.export:
+            speed = {name: step_seconds(VitronConfig.from_preset(args.preset), settings["batch_size"], bf16=bf16, channels_last=last)
+                     for name, bf16, last in (("fp32", False, False), ("bf16", True, False), ("bf16_channels_last", True, True))}
+            print("seconds per training step:", speed)
+            print(f"wrote {export_editor(model, record, speed=speed)}")
+        return 0
     if args.only == "llm":
         from vitron_nb.llm import pretrain_llm, evaluate_llm, export_llm, LLM_PATH
         llm, run = pretrain_llm(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/llm", steps=args.steps or 1000,
@@ -583,7 +594,7 @@ def cmd_train(args) -> int:
         return 0
     if args.only != "evaluator":
         raise VitronError(f"--only {args.only!r}: give all (the whole recipe, the default) or one component; "
-                          "choose tokenizer, clip, llm, segmenter, generator, evaluator or vitron (stages 1.1 and 2)")
+                          "choose tokenizer, clip, llm, segmenter, generator, editor, evaluator or vitron (stages 1.1 and 2)")
     from vitron_nb.evaluator import train_evaluator, export_evaluator, load_evaluator
     kwargs = dict(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/evaluator", seed=args.seed)
     if args.steps: kwargs["steps"] = args.steps
@@ -678,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
                            "  vitron train --only evaluator --export                  # one component")
     train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
-                       "segmenter (SAM), generator (text-to-image diffusion), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
+                       "segmenter (SAM), generator (text-to-image diffusion), editor (image and video inpainting), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
     train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)
