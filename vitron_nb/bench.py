@@ -10,8 +10,8 @@ import torch
 from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
-__all__ = ['matmul_flops', 'timed', 'llm_step_benchmark', 'latency', 'stage_step_benchmark', 'run_benchmark', 'benchmark_table',
-           'notebook_cost', 'notebook_costs', 'notebook_table']
+__all__ = ['matmul_flops', 'timed', 'llm_step_benchmark', 'latency', 'stage_step_benchmark', 'peak_memory_mb', 'run_benchmark',
+           'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table']
 
 # %% ../nbs/15_bench.ipynb #3d807593
 def matmul_flops(size: int = 1024, repeats: int = 20, device=None) -> float:
@@ -79,8 +79,16 @@ def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 
     return dict(stage=stage, batch_size=batch_size, step_seconds=seconds, examples_per_second=batch_size / seconds,
                 tokens_per_second=per_second, llm_parameters=n_llm, mfu=6 * n_llm * per_second / peak)
 
-def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None) -> dict:
-    "Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task and each stage's step."
+# %% ../nbs/15_bench.ipynb #8eb21f0e
+def peak_memory_mb() -> float:
+    "Peak resident memory of this process so far, in MB (`ru_maxrss` of `resource.getrusage`: KB on Linux, bytes on macOS)."
+    import resource, sys
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+# %% ../nbs/15_bench.ipynb #178497b2
+def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
+    """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task, each stage's step,
+    and the stage-2 step at each of `batch_sizes`; then the run's peak memory (`peak_mb`) and torch's thread count."""
     from vitron_nb.llm import load_llm
     config = config or VitronConfig()
     peak = matmul_flops()
@@ -92,18 +100,27 @@ def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_
         out["answer_latency"] = {task: latency(lambda ex: answer(model, [ex]), make_examples([task], n_latency + 2, "test", start=5000))
                                  for task in UNDERSTANDING}
         out["stages"] = {stage: stage_step_benchmark(model, stage, peak=peak) for stage in ("1.1", "2")}
+        done = out["stages"]["2"]
+        out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
+                                 for b in batch_sizes]
     out["matmul_gflops_after"] = matmul_flops() / 1e9       # the reference again: how much the machine's load moved
+    out["peak_mb"], out["threads"] = peak_memory_mb(), torch.get_num_threads()
     return out
 
 def benchmark_table(result: dict) -> str:
     "A markdown table of a `run_benchmark` result."
-    rows = ["| measure | value |", "|---|---|", f"| fp32 matmul (before / after) | {result['matmul_gflops']:.0f} / {result['matmul_gflops_after']:.0f} GFLOP/s |",
+    rows = ["| measure | value |", "|---|---|"] + ([f"| torch threads | {result['threads']} |"] if "threads" in result else []) + [
+            f"| fp32 matmul (before / after) | {result['matmul_gflops']:.0f} / {result['matmul_gflops_after']:.0f} GFLOP/s |",
             f"| stage-0 LLM training step | {result['llm_step']['tokens_per_second']:.0f} tokens/s, MFU {result['llm_step']['mfu']:.2f} |"]
     for stage, r in result.get("stages", {}).items():
         rows.append(f"| stage {stage} training step (batch {r['batch_size']}) | {r['examples_per_second']:.1f} examples/s, "
                     f"{r['tokens_per_second']:.0f} tokens/s, MFU {r['mfu']:.2f} |")
+    if result.get("stage2_batches"):
+        rows.append("| stage 2 training step by batch size | " + ", ".join(
+            f"batch {r['batch_size']}: {r['examples_per_second']:.1f}" for r in result["stage2_batches"]) + " examples/s |")
     for task, r in result.get("answer_latency", {}).items():
         rows.append(f"| answer latency, {task} | p50 {1000 * r['p50']:.0f} ms, p95 {1000 * r['p95']:.0f} ms |")
+    if "peak_mb" in result: rows.append(f"| peak memory of the whole run | {result['peak_mb']:.0f} MB |")
     return "\n".join(rows)
 
 # %% ../nbs/15_bench.ipynb #544d5ec2
@@ -111,20 +128,24 @@ _NOTEBOOK_RUNNER = """
 import json, resource, sys
 from pathlib import Path
 from nbdev.test import test_nb
-ok, seconds = test_nb(Path(sys.argv[1]), showerr=True)
+ok, seconds = test_nb(Path(sys.argv[1]), skip_flags=sys.argv[2:], showerr=True)
 own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps(dict(ok=ok, wall_seconds=seconds, cpu_seconds=sum(r.ru_utime + r.ru_stime for r in (own, children)),
                       peak_mb=max(own.ru_maxrss, children.ru_maxrss) / 1024)))
 """
 
-def notebook_cost(path) -> dict:
-    "Run one notebook in a fresh one-thread process; its wall and CPU seconds and peak memory (MB), or why it failed."
+def notebook_cost(path, skip_flags=None) -> dict:
+    """Run one notebook in a fresh one-thread process, skipping cells flagged with `skip_flags` (default: the project's
+    `tst_flags`, e.g. `slow`, as `nbdev_test` does); its wall and CPU seconds and peak memory (MB), or why it failed."""
     import json, os, subprocess, sys
     from pathlib import Path
     path = Path(path)
     if not path.is_file() or path.suffix != ".ipynb": raise VitronError(f"{path} is not a notebook file (.ipynb)")
+    if skip_flags is None:
+        from nbdev.config import get_config
+        skip_flags = get_config(path=path.resolve().parent).get("tst_flags", "").split()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "-c", _NOTEBOOK_RUNNER, str(path.resolve())], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-c", _NOTEBOOK_RUNNER, str(path.resolve()), *skip_flags], capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines: return dict(notebook=path.stem, ok=False, error=done.stderr.strip()[-300:])
     result = dict(notebook=path.stem, **json.loads(lines[-1]))
