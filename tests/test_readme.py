@@ -8,3 +8,24 @@ def test_readme_matches_index_notebook():
     fresh = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "markdown", "--log-level", "ERROR",
                             "--stdout", str(ROOT / "nbs" / "index.ipynb")], capture_output=True, text=True, check=True).stdout
     assert fresh == (ROOT / "README.md").read_text(), "README.md differs from nbs/index.ipynb: run `make readme`"
+
+BENCH = ROOT / "data_samples" / "bench"
+RERUN = {"bench.json": "vitron bench --out data_samples/bench",
+         "notebook_costs.json": "vitron bench --notebooks nbs --out data_samples/bench"}
+
+def markdown_tables(text: str) -> list[str]:
+    "Every markdown table in `text`: each run of consecutive lines that start with `|`."
+    tables, rows = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"): rows.append(line)
+        elif rows: tables.append("\n".join(rows)); rows = []
+    return tables
+
+def test_readme_tables_are_the_committed_measurements():
+    import json
+    from vitron_nb.bench import benchmark_table
+    tables = markdown_tables((ROOT / "README.md").read_text())
+    for name, make in (("bench.json", benchmark_table),):
+        expected = make(json.loads((BENCH / name).read_text()))
+        assert expected in tables, (f"README.md's table differs from data_samples/bench/{name}: put `{make.__name__}` of it "
+                                    f"in nbs/index.ipynb and run `make readme` (or remeasure: `{RERUN[name]}`)")
