@@ -59,9 +59,9 @@ def test_chat_segments_a_bundled_picture_and_writes_the_mask(tmp_path):
     code, out, err = run("chat", "--image", str(PICTURE), "Give me a segmentation of the green square.", "--out", str(tmp_path / "turn"))
     assert code == 0, err
     lines = dict(line.split(":", 1) for line in out.splitlines() if ":" in line[:8])
-    call = re.search(r"<Module> (\w+) </Module> .*<Region> \(([^)]*)\) </Region>", lines["call"])
+    call = re.search(r"<Module> (\w+) </Module> <Instruction> ([^<]*) </Instruction>", lines["call"])
     assert call and call.group(1) == "image_segmentation"
-    assert f"prompted with the call's box ({call.group(2)})" in lines["ran"]
+    assert f"prompted with the call's instruction '{call.group(2).strip()}'" in lines["ran"]     # the referring segmenter read it
     mask = load_image(tmp_path / "turn" / "mask.png", mask=True)
     assert mask.shape == (64, 64) and 0 < mask.sum() < 64 * 64
     area = int(re.search(r"mask of (\d+) px", lines["output"]).group(1))
@@ -70,7 +70,7 @@ def test_chat_segments_a_bundled_picture_and_writes_the_mask(tmp_path):
     assert f"box ({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f})" in lines["output"]
     turn = json.loads((tmp_path / "turn" / "chat.json").read_text())
     assert turn["task"] == "ref_seg" and turn["output_file"] == "mask.png" and turn["call"]["module"] == "image_segmentation"
-    assert [f"{v:.2f}" for v in turn["call"]["region"]] == call.group(2).split(", ")
+    assert turn["call"]["instruction"] == call.group(2).strip()
     assert sorted(p.name for p in (tmp_path / "turn").iterdir()) == ["chat.json", "mask.png"]
     code, out, err = run("chat", "--image", str(PICTURE), "Give me a segmentation of the green square.", "--out", str(tmp_path / "turn"))
     assert code == 0 and load_image(tmp_path / "turn" / "mask.png", mask=True).sum() == area      # its own folder: replaced, same answer
@@ -133,7 +133,7 @@ def test_data_then_eval_a_broken_file(tmp_path):
 
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "diffusion")
-    assert code == 2 and "choose tokenizer, clip, llm, segmenter, generator, editor, evaluator or vitron" in err
+    assert code == 2 and "choose tokenizer, clip, llm, segmenter, referring, generator, editor, evaluator or vitron" in err
 
 
 def test_code_commit_names_the_checked_out_commit():

@@ -40,7 +40,7 @@ def listing(folder): return sorted((p.name, p.stat().st_size) for p in folder.it
 
 def test_round_trip_same_answers_and_tensors_without_unpickling(vitron, saved, example, monkeypatch):
     manifest = json.loads((saved / "manifest.json").read_text())
-    assert sorted(manifest["files"]) == sorted(REQUIRED_FILES)              # no generator held, so no generator file
+    assert sorted(manifest["files"]) == sorted(REQUIRED_FILES + ("referring.safetensors",))   # no generator held; the referring segmenter is
     for name, entry in manifest["files"].items():
         data = (saved / name).read_bytes()
         assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -52,6 +52,8 @@ def test_round_trip_same_answers_and_tensors_without_unpickling(vitron, saved, e
     assert loaded.trained == vitron.trained and loaded.generator is None
     for (name, a), b in zip(vitron.model.state_dict().items(), loaded.model.state_dict().values()): assert torch.equal(a, b), name
     for (name, a), b in zip(vitron.segmenter.state_dict().items(), loaded.segmenter.state_dict().values()): assert torch.equal(a, b), name
+    assert loaded.referring is not None and loaded.segment_route == vitron.segment_route
+    for (name, a), b in zip(vitron.referring.state_dict().items(), loaded.referring.state_dict().values()): assert torch.equal(a, b), name
     question = dict(message="What is in the picture?", image=example.image, max_new_tokens=12)
     before, after = vitron.chat(**question), loaded.chat(**question)
     assert before.answer == after.answer and before.answer
@@ -236,8 +238,17 @@ def test_bad_chat_input_is_refused_by_name(vitron, example, vos, case):
 def test_answers_become_boxes_masks_and_plain_notes(vitron, example, vos):
     done = vitron.execute(example.target_text(), image=example.image)
     assert (done.task, done.output_kind, done.call.module) == ("ref_seg", "mask", "image_segmentation")
-    np.testing.assert_allclose(done.prompt, example.call.region, atol=0.005)        # the call's box, as written (2 decimals)
-    assert mask_iou(done.output, example.answer.mask) > 0.9
+    assert vitron.segment_route == "instruction" and done.output.any()               # the referring segmenter read the instruction
+    assert done.prompt == f"the call's instruction {example.call.instruction!r}"
+    try:
+        for route in ("box", "both"):                                                # the call's true box: SAM's own prompt
+            vitron.segment_route = route
+            assert mask_iou(vitron.execute(example.target_text(), image=example.image).output, example.answer.mask) > 0.9, route
+        vitron.segment_route = "sideways"
+        with pytest.raises(VitronError, match="segment_route"): vitron.execute(example.target_text(), image=example.image)
+    finally: vitron.segment_route = "instruction"
+    without = Vitron(vitron.model, vitron.segmenter, trained=vitron.trained)     # no referring segmenter: the call's box prompts SAM
+    np.testing.assert_allclose(without.execute(example.target_text(), image=example.image).prompt, example.call.region, atol=0.005)
     box = vitron.execute("the yellow circle: (0.10, 0.20, 0.30, 0.40)", image=example.image)
     assert (box.task, box.output_kind, box.output, box.call) == ("rec", "box", (0.1, 0.2, 0.3, 0.4), None)
     grounded = vitron.execute("(0.10, 0.10, 0.30, 0.30 -> 0.50, 0.10, 0.70, 0.30 | 2, 6)", video=vos.video)

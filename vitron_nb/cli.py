@@ -160,6 +160,7 @@ def _prompt_text(prompt) -> str:
     from vitron_nb.metrics import format_box
     if prompt is None: return ""
     if isinstance(prompt, tuple): return f", prompted with the call's box {format_box(prompt)}"
+    if isinstance(prompt, str): return f", prompted with {prompt}"
     return f", prompted with the {'mask of the previous turn' if prompt.kind == 'mask' else 'your ' + prompt.kind}"
 
 def chat_report(result, size: tuple[int, int] | None = None) -> str:
@@ -564,6 +565,14 @@ def cmd_train(args) -> int:
             print("seconds per training step:", speed)
             print(f"wrote {export_editor(model, record, speed=speed)}")
         return 0
+    if args.only == "referring":
+        from vitron_nb.referring import train_referring, export_referring
+        from vitron_nb.vision import load_clip
+        model, record = train_referring(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/referring", seed=args.seed,
+                                        **({"steps": args.steps} if args.steps else {}))
+        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
+        if args.export: print(f"wrote {export_referring(model, load_clip(config=model.vitron_config, device=model.device), record)}")
+        return 0
     if args.only == "llm":
         from vitron_nb.llm import pretrain_llm, evaluate_llm, export_llm, LLM_PATH
         llm, run = pretrain_llm(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/llm", steps=args.steps or 1000,
@@ -594,7 +603,7 @@ def cmd_train(args) -> int:
         return 0
     if args.only != "evaluator":
         raise VitronError(f"--only {args.only!r}: give all (the whole recipe, the default) or one component; "
-                          "choose tokenizer, clip, llm, segmenter, generator, editor, evaluator or vitron (stages 1.1 and 2)")
+                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, evaluator or vitron (stages 1.1 and 2)")
     from vitron_nb.evaluator import train_evaluator, export_evaluator, load_evaluator
     kwargs = dict(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/evaluator", seed=args.seed)
     if args.steps: kwargs["steps"] = args.steps
@@ -689,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
                            "  vitron train --only evaluator --export                  # one component")
     train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
-                       "segmenter (SAM), generator (text-to-image diffusion), editor (image and video inpainting), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
+                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
     train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)

@@ -20,13 +20,15 @@ from .metrics import parse_box, parse_st_box, track_from_st_box, parse_attribute
 from .segmenter import load_segmenter, segment, track, region_prompt
 
 # %% auto #0
-__all__ = ['PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT', 'GENERATION_STEPS', 'Vitron', 'expected_shapes',
-           'read_picture', 'resize_picture', 'read_video', 'ChatResult', 'show_chat']
+__all__ = ['SEGMENT_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT', 'GENERATION_STEPS', 'Vitron',
+           'expected_shapes', 'read_picture', 'resize_picture', 'read_video', 'ChatResult', 'show_chat']
 
 # %% ../nbs/20_pipeline.ipynb #78db154a
+SEGMENT_ROUTE: str = "instruction"   # the referring segmenter reads a segmentation call's instruction (best through the LLM, measured in 24_referring)
+
 class Vitron:
     "VITRON as a product: the understanding model, the segmenter and (optionally) the generator; `chat` with it, save and load it."
-    def __init__(self, model: VitronModel, segmenter, generator=None, trained: bool | None = None):
+    def __init__(self, model: VitronModel, segmenter, generator=None, trained: bool | None = None, referring=None):
         if not isinstance(model, VitronModel): raise VitronError(f"model must be a model.VitronModel, got {type(model).__name__}")
         size = model.config.image_size
         if not hasattr(segmenter, "image_encoder"): raise VitronError(f"segmenter must be a segment_anything Sam (load_segmenter), got {type(segmenter).__name__}")
@@ -36,7 +38,13 @@ class Vitron:
             raise VitronError(f"generator must be a generator.Generator (load_generator) or None, got {type(generator).__name__}")
         if generator is not None and generator.vitron_config.image_size != size:
             raise VitronError(f"the generator draws {generator.vitron_config.image_size} px pictures but the model reads {size} px")
+        if referring is not None and not hasattr(referring, "text_prompt"):
+            raise VitronError(f"referring must be a referring.ReferringSegmenter (load_referring) or None, got {type(referring).__name__}")
+        if referring is not None and referring.vitron_config.image_size != size:
+            raise VitronError(f"the referring segmenter reads {referring.vitron_config.image_size} px pictures but the model {size} px")
         self.model, self.segmenter, self.generator, self.trained = model.eval(), segmenter.eval(), generator, trained
+        self.referring = None if referring is None else referring.eval()
+        self.segment_route: str = SEGMENT_ROUTE   # which half of a segmentation call the referring segmenter reads
         if generator is not None: generator.eval()
         self.history: list = []           # one ChatResult per turn
         self._memory: dict = {}           # the last picture (or video) and the last mask, for follow-up turns
@@ -52,7 +60,8 @@ class Vitron:
         trained = {True: "trained", False: "freshly initialised", None: "of unknown training"}[self.trained]
         lora = "with LoRA" if hasattr(self.model.llm, "peft_config") else "no LoRA"
         return (f"Vitron(preset {self.config.preset!r}, {trained} projectors, {lora}; CLIP {count(self.model.clip)}, LLM {count(self.model.llm)}, "
-                f"segmenter {count(self.segmenter)}, generator {count(self.generator) if self.generator is not None else 'not loaded'})")
+                f"segmenter {count(self.segmenter)}, generator {count(self.generator) if self.generator is not None else 'not loaded'}, "
+                f"referring segmenter {count(self.referring) if self.referring is not None else 'not loaded'})")
 
 # %% ../nbs/20_pipeline.ipynb #335e72ed
 def _committed_model(device=None, seed: int = 0) -> tuple[VitronModel, bool]:
@@ -69,6 +78,11 @@ def _committed_generator(config: VitronConfig, device=None):
     except ImportError: return None
     return load_generator(config=config, device=device) if GENERATOR_PATH.is_file() else None
 
+def _committed_referring(config: VitronConfig, device=None):
+    "The committed referring segmenter (24_referring) if its weights exist, else None."
+    from vitron_nb.referring import load_referring, REFERRING_PATH
+    return load_referring(config=config, device=device) if REFERRING_PATH.is_file() else None
+
 @patch(cls_method=True)
 def from_components(cls: Vitron, model: VitronModel | None = None, segmenter=None, generator=None, trained: bool | None = None,
                     device=None) -> Vitron:
@@ -82,7 +96,7 @@ def tiny(cls: Vitron, device=None, generator: bool = True, seed: int = 0) -> Vit
     "The tiny VITRON from the committed weights (trained projectors if `VITRON_TINY` exists, else fresh ones: see `trained`)."
     model, trained = _committed_model(pick_device(device), seed)
     held = _committed_generator(model.config, model.device) if generator else None
-    return cls(model, load_segmenter(config=model.config, device=model.device), held, trained)
+    return cls(model, load_segmenter(config=model.config, device=model.device), held, trained, _committed_referring(model.config, model.device))
 
 # %% ../nbs/20_pipeline.ipynb #3b231732
 PRETRAINED_FORMAT: str = "vitron-pretrained"
@@ -114,6 +128,7 @@ def _frozen_parts(self: Vitron) -> dict[str, tuple[str, dict]]:
     parts = {"clip.safetensors": ("clip", self.model.clip.state_dict()), "llm.safetensors": ("llm", _base_llm_state(self.model.llm)),
              "segmenter.safetensors": ("segmenter", self.segmenter.state_dict())}
     if self.generator is not None: parts["generator.safetensors"] = ("generator", self.generator.state_dict())
+    if self.referring is not None: parts["referring.safetensors"] = ("referring", self.referring.state_dict())
     return parts
 
 @patch
@@ -167,7 +182,7 @@ def _read_config(folder: Path) -> tuple[VitronConfig, dict]:
     except VitronError as e: raise CheckpointError(f"config.json in {folder}: {e}") from None
 
 # %% ../nbs/20_pipeline.ipynb #0acc4e19
-def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, tokenizer=None) -> dict[str, dict[str, tuple]]:
+def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, tokenizer=None, referring: bool = False) -> dict[str, dict[str, tuple]]:
     "{file: {tensor: shape}} a folder for `config` holds, computed on the meta device (no memory, any preset)."
     from vitron_nb.vision import build_clip
     from vitron_nb.llm import build_llm, add_lora
@@ -183,11 +198,14 @@ def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, t
         if generator:
             from vitron_nb.generator import build_generator
             parts["generator.safetensors"] = build_generator(config).state_dict()
+        if referring:
+            from vitron_nb.referring import build_referring
+            parts["referring.safetensors"] = build_referring(config).state_dict()
     return {name: {k: tuple(v.shape) for k, v in state.items()} for name, state in parts.items()}
 
 # %% ../nbs/20_pipeline.ipynb #fedc7feb
 _KINDS = {"clip.safetensors": "clip", "llm.safetensors": "llm", "vitron.safetensors": "vitron", "segmenter.safetensors": "segmenter",
-          "generator.safetensors": "generator"}
+          "generator.safetensors": "generator", "referring.safetensors": "referring"}
 
 def _check_shapes(folder: Path, config: VitronConfig, expected: dict) -> None:
     "Refuse a file of another kind, or whose tensors' names or shapes differ from what `config` implies (naming both shapes)."
@@ -215,7 +233,8 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     config, info = _read_config(folder)
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     holds_generator = "generator.safetensors" in files
-    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer))
+    holds_referring = "referring.safetensors" in files
+    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring))
     device = pick_device(device)
     model = VitronModel(config, load_clip(folder / "clip.safetensors", config, device), load_llm(folder / "llm.safetensors", config, device), tokenizer)
     if info.get("lora"): model.llm = add_lora(model.llm, config)
@@ -224,7 +243,11 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     if holds_generator:
         from vitron_nb.generator import load_generator
         generator = load_generator(folder / "generator.safetensors", config, device)
-    return cls(model.to(device), load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"))
+    referring = None
+    if holds_referring:
+        from vitron_nb.referring import load_referring
+        referring = load_referring(folder / "referring.safetensors", config, device)
+    return cls(model.to(device), load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring)
 
 # %% ../nbs/20_pipeline.ipynb #6cc2d65b
 def _from_pil(image, what: str) -> np.ndarray:
@@ -316,7 +339,7 @@ class ChatResult:
     picture: np.ndarray | None = None      # the picture the model saw (image_size square, uint8); a video's first frame
     video: np.ndarray | None = None        # the video the segmenter saw (T x image_size x image_size x 3), or None
     region: Region | None = None           # the user's region, normalised
-    prompt: object = None                  # what the specialist was prompted with (a box or a Region), or None
+    prompt: object = None                  # what the specialist was prompted with (a box, a Region, or words saying what it read), or None
     from_history: bool = False             # the picture came from an earlier turn
 
     def __repr__(self):
@@ -384,8 +407,17 @@ def _target(self: Vitron, call: ModuleCall, turn: dict):
 
 @patch
 def _segment(self: Vitron, call: ModuleCall, turn: dict) -> tuple:
-    "(kind, masks, prompt, note) for a segmentation call, prompted by `_target`."
+    "(kind, masks, prompt, note) for a segmentation call: by the referring segmenter from the call (`segment_route`) when it is loaded and no region was drawn, else prompted by `_target`."
     if turn["image"] is None: return None, None, None, f"{call.module} needs a picture or a video: none was given"
+    if self.referring is not None and turn["region"] is None and not turn["from_history"]:
+        from vitron_nb.referring import route_mask, ROUTES
+        if self.segment_route not in ROUTES: raise VitronError(f"segment_route must be one of {ROUTES}, got {self.segment_route!r}")
+        found = route_mask(self.referring, self.model.clip, turn["image"], call, self.segment_route)
+        if found is not None and found.any():
+            read = {"instruction": f"the call's instruction {call.instruction!r}", "box": call.region,
+                    "both": f"the call's instruction {call.instruction!r} and its box"}[self.segment_route]
+            if turn["video"] is not None: return "masks", track(self.segmenter, turn["video"], Region("mask", mask=found)), read, None
+            return "mask", found, read, None
     prompt = self._target(call, turn)
     if prompt is None: return None, None, None, "the call names no region and none was drawn: nothing to segment"
     if turn["video"] is not None: return "masks", track(self.segmenter, turn["video"], prompt), prompt, None
