@@ -55,6 +55,20 @@ def test_demo_model_section_answers_scores_and_shows_each_task(tmp_path):
     assert model.count("data:image/png;base64") >= 5 and "specialist not built yet" in model     # input, output, expected pictures
     assert str(tmp_path / "demo" / "index.html") in out
 
+def test_demo_edit_rows_show_the_edit_and_its_scores(tmp_path):
+    code, out, err = run("demo", "--n", "1", "--tasks", "image_edit,video_edit", "--out", str(tmp_path / "demo"))
+    assert code == 0, err
+    rows = _table_rows(out)
+    assert set(rows) == {"image_edit", "video_edit"} and "0 wait for a specialist not built yet" in out
+    for task, module, output in (("image_edit", "image_editing", r"a 64 x 64 picture edited by the editor, \d+ px changed"),
+                                 ("video_edit", "video_editing", r"a 8-frame 64 x 64 video edited by the editor, \d+ px changed per frame")):
+        if not rows[task][2].startswith(f"{module} (right)"): continue      # the LLM's routing is measured elsewhere
+        assert re.match(output, rows[task][3]), rows[task][3]
+        assert re.fullmatch(r"target_accuracy [01]\.00, psnr_outside \d+\.\d\d", rows[task][4]), rows[task][4]
+    page = (tmp_path / "demo" / "index.html").read_text()
+    model = page[page.index("answers 2 examples"):page.index("examples, all twelve tasks")]
+    assert "data:image/gif;base64" in model and "not built yet" not in model        # the edited video, as a GIF
+
 def test_chat_segments_a_bundled_picture_and_writes_the_mask(tmp_path):
     code, out, err = run("chat", "--image", str(PICTURE), "Give me a segmentation of the green square.", "--out", str(tmp_path / "turn"))
     assert code == 0, err

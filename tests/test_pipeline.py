@@ -9,6 +9,8 @@ from vitron_nb.tasks import make_example, ModuleCall
 from vitron_nb.regions import Region
 from vitron_nb.metrics import mask_iou, j_and_f
 from vitron_nb import pipeline
+from vitron_nb.world import COLOURS
+from vitron_nb.editor import grow_mask, EDIT_GROW
 from vitron_nb.pipeline import (Vitron, ChatResult, REQUIRED_FILES, read_picture, read_video, resize_picture, expected_shapes,
                                 _boxes_per_frame, _sha256)
 
@@ -40,7 +42,8 @@ def listing(folder): return sorted((p.name, p.stat().st_size) for p in folder.it
 
 def test_round_trip_same_answers_and_tensors_without_unpickling(vitron, saved, example, monkeypatch):
     manifest = json.loads((saved / "manifest.json").read_text())
-    assert sorted(manifest["files"]) == sorted(REQUIRED_FILES + ("referring.safetensors",))   # no generator held; the referring segmenter is
+    held = ("referring.safetensors",) + (("editor.safetensors",) if vitron.editor is not None else ())
+    assert sorted(manifest["files"]) == sorted(REQUIRED_FILES + held)       # no generator held; the referring segmenter and editor are
     for name, entry in manifest["files"].items():
         data = (saved / name).read_bytes()
         assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -54,6 +57,9 @@ def test_round_trip_same_answers_and_tensors_without_unpickling(vitron, saved, e
     for (name, a), b in zip(vitron.segmenter.state_dict().items(), loaded.segmenter.state_dict().values()): assert torch.equal(a, b), name
     assert loaded.referring is not None and loaded.segment_route == vitron.segment_route
     for (name, a), b in zip(vitron.referring.state_dict().items(), loaded.referring.state_dict().values()): assert torch.equal(a, b), name
+    assert (loaded.editor is None) == (vitron.editor is None)
+    if vitron.editor is not None:
+        for (name, a), b in zip(vitron.editor.state_dict().items(), loaded.editor.state_dict().values()): assert torch.equal(a, b), name
     question = dict(message="What is in the picture?", image=example.image, max_new_tokens=12)
     before, after = vitron.chat(**question), loaded.chat(**question)
     assert before.answer == after.answer and before.answer
@@ -254,8 +260,8 @@ def test_answers_become_boxes_masks_and_plain_notes(vitron, example, vos):
     grounded = vitron.execute("(0.10, 0.10, 0.30, 0.30 -> 0.50, 0.10, 0.70, 0.30 | 2, 6)", video=vos.video)
     assert grounded.task == "video_grounding" and grounded.output[:2] == [None, None] and grounded.output[7] is None
     np.testing.assert_allclose(grounded.output[4], (0.3, 0.1, 0.5, 0.3))   # halfway from frame 2 to frame 6
-    edit = vitron.execute("Done. <Module> image_editing </Module> <Instruction> editing: make it blue </Instruction>", image=example.image)
-    assert edit.output is None and edit.task == "image_edit" and "image_editing specialist is not built yet" in edit.note
+    later = vitron.execute("Here. <Module> video_generation </Module> <Instruction> generation: a red circle moving right </Instruction>")
+    assert later.output is None and later.task == "t2v" and "video_generation specialist is not built yet" in later.note
     cut = vitron.execute("Sure <Module> image_segmentation </Module> <Instruction> segm", image=example.image)
     assert cut.call is None and cut.output is None and "truncated" in cut.call_error and cut.note.startswith("no module was called")
     plain = vitron.execute("a small yellow circle")
@@ -270,6 +276,43 @@ def test_long_video_llm_sees_n_frames_boxes_cover_all():
     assert _boxes_per_frame("(0.10, 0.10, 0.30, 0.30 | 1, 2)", 16, 8) == [None] * 2 + [(0.1, 0.1, 0.3, 0.3)] * 4 + [None] * 10
     assert _boxes_per_frame("(0.10, 0.10, 0.30, 0.30 | 1, 2)", 4, 8) == [None, (0.1, 0.1, 0.3, 0.3), (0.1, 0.1, 0.3, 0.3), None]
     assert _boxes_per_frame("no box here", 4, 8) is None
+
+
+def test_image_edit_repaints_only_the_target(vitron):
+    if vitron.editor is None: pytest.skip("no committed editor weights")
+    edit = make_example("image_edit", 3, "test")                             # "editing: make the yellow triangle purple"
+    done = vitron.execute(edit.target_text(), image=edit.image)
+    assert (done.task, done.output_kind, done.note) == ("image_edit", "image", None) and done.output.shape == edit.image.shape
+    assert done.prompt == "the call's instruction 'segmentation: yellow triangle'"   # the object's name, for the referring segmenter
+    _, mask, _, _ = vitron._segment(pipeline._target_call(edit.call, pipeline.read_edit(edit.call.instruction)), vitron._inputs(edit.image))
+    assert mask_iou(mask, edit.answer.target_mask) > 0.8                    # the target, found from its name
+    changed = (done.output != edit.image).any(-1)
+    assert changed.sum() > 0.5 * mask.sum() and not (changed & ~grow_mask(mask, EDIT_GROW)).any()   # outside it: the picture's own pixels
+    inside = done.output[edit.answer.target_mask].mean(0)
+    assert np.abs(inside - COLOURS["purple"]).sum() < np.abs(inside - COLOURS["yellow"]).sum()
+
+def test_video_edit_repaints_every_frame(vitron):
+    if vitron.editor is None: pytest.skip("no committed editor weights")
+    edit = make_example("video_edit", 0, "test")
+    done = vitron.execute(edit.target_text(), video=edit.video)
+    assert (done.task, done.output_kind, done.note) == ("video_edit", "video", None) and done.output.shape == edit.video.shape
+    changed = (done.output != edit.video).any(-1)
+    assert changed.reshape(len(changed), -1).any(1)[edit.answer.masks.reshape(len(changed), -1).sum(1) >= 6].all()
+
+def test_unreadable_edits_give_notes_not_crashes(vitron, example, vos):
+    run = lambda instruction, module="image_editing", **given: vitron.execute(
+        f"Done. <Module> {module} </Module> <Instruction> {instruction} </Instruction>", **given)
+    cases = [(run("editing: make it nicer", image=example.image), "could not read a new colour"),
+             (run("editing: turn the circle into something else", image=example.image), "no shape named after 'into'"),
+             (run("editing: make it blue", image=example.image), "does not say the object's shape"),       # no earlier turn to ask
+             (run("editing: make the red circle blue"), "needs a picture"),
+             (run("editing: make the red circle blue", "video_editing", image=example.image), "video_editing needs a video")]
+    if vitron.editor is None: cases = []
+    for result, words in cases:
+        assert result.output is None and result.output_kind is None and words in result.note, (result.note, words)
+    without = Vitron(vitron.model, vitron.segmenter, trained=vitron.trained)
+    assert "image_editing specialist is not loaded" in without.execute(example.target_text().replace("image_segmentation", "image_editing"),
+                                                                         image=example.image).note
 
 
 # --- the conversation ----------------------------------------------------------------------------------------------
@@ -287,8 +330,13 @@ def test_follow_up_uses_the_last_picture_and_mask_and_reset_forgets(vitron, exam
     again = vitron.chat("Segment it again.")                                # no picture: the previous one, and its mask as prompt
     assert again.from_history and np.array_equal(seen[1].image, first.picture) and again.prompt.kind == "mask"
     assert mask_iou(again.output, first.output) > 0.9
-    blue = vitron.chat("Now make it blue.")                                  # the editor is not built, but the target is known
-    assert blue.from_history and np.array_equal(blue.prompt.mask, again.output) and "not built" in blue.note
+    blue = vitron.chat("Now make it blue.")                                  # the segmented object, its shape from the first turn
+    assert blue.from_history and np.array_equal(blue.prompt.mask, again.output)
+    if vitron.editor is not None:
+        assert (blue.task, blue.output_kind, blue.note) == ("image_edit", "image", None)
+        changed = (blue.output != first.picture).any(-1)
+        assert changed.any() and not (changed & ~grow_mask(again.output, EDIT_GROW)).any()     # only the segmented object is repainted
+        assert np.array_equal(vitron.last_picture, blue.output)             # the next turn is about the edited picture
     assert [r.message for r in vitron.history] == ["Segment the yellow circle.", "Segment it again.", "Now make it blue."]
     vitron.reset()
     assert vitron.history == [] and vitron.last_picture is None and vitron.last_mask is None
@@ -316,5 +364,6 @@ def test_tiny_without_trained_weights_warns_and_is_seeded(vitron, tmp_path, monk
 def test_parts_must_agree(vitron):
     from vitron_nb.segmenter import build_segmenter
     with pytest.raises(VitronError, match="model must be a model.VitronModel"): Vitron("model", vitron.segmenter)
+    with pytest.raises(VitronError, match="editor must be an editor.Editor"): Vitron(vitron.model, vitron.segmenter, editor=vitron.segmenter)
     with pytest.raises(VitronError, match="reads 128 px pictures but the model 64 px"):
         Vitron(vitron.model, build_segmenter(VitronConfig(image_size=128, patch_size=8)))

@@ -151,7 +151,13 @@ def describe_output(result, size: tuple[int, int] | None = None) -> str:
     if kind == "masks":
         areas = out.reshape(len(out), -1).sum(1)
         return f"masks on {len(out)} frames of {out.shape[2]} x {out.shape[1]} px, {int((areas > 0).sum())} not empty, mean area {areas.mean():.0f} px"
+    if kind == "image" and result.call is not None and result.call.module == "image_editing" and result.picture is not None:
+        changed = int((out != result.picture).any(-1).sum())
+        return f"a {out.shape[1]} x {out.shape[0]} picture edited by the editor, {changed} px changed ({100 * changed / out[..., 0].size:.1f}%)"
     if kind == "image": return f"a {out.shape[1]} x {out.shape[0]} picture drawn by the generator"
+    if kind == "video":
+        changed = (out != result.video).any(-1).reshape(len(out), -1).sum(1) if result.video is not None else np.zeros(len(out))
+        return f"a {len(out)}-frame {out.shape[2]} x {out.shape[1]} video edited by the editor, {changed.mean():.0f} px changed per frame"
     return "none (the answer is words)"
 
 # %% ../nbs/09_cli.ipynb #9fe9ac17
@@ -176,7 +182,8 @@ def chat_report(result, size: tuple[int, int] | None = None) -> str:
     return "\n".join(lines + ([f"note:   {result.note}"] if result.note else []))
 
 # %% ../nbs/09_cli.ipynb #c7272616
-OUTPUT_FILES: dict[str, str] = {"mask": "mask.png", "image": "image.png", "box": "box.png", "masks": "masks.gif", "boxes": "boxes.gif"}
+OUTPUT_FILES: dict[str, str] = {"mask": "mask.png", "image": "image.png", "box": "box.png", "masks": "masks.gif", "boxes": "boxes.gif",
+                                "video": "video.gif"}
 
 def write_chat_output(result, folder) -> str | None:
     "Write a turn's output (see `OUTPUT_FILES`) and `chat.json` into `folder` (a temporary one: `atomic_dir` moves it into place); return the output's file name."
@@ -187,6 +194,7 @@ def write_chat_output(result, folder) -> str | None:
     if kind in ("mask", "image"): save_png(out, folder / name)                           # a mask as black and white
     elif kind == "box": save_png(draw_boxes(result.picture, [out]), folder / name)
     elif kind == "masks": (folder / name).write_bytes(video_to_gif(np.repeat(out[..., None], 3, axis=3).astype(np.uint8) * 255, scale=1))
+    elif kind == "video": (folder / name).write_bytes(video_to_gif(out, scale=1))
     elif kind == "boxes": (folder / name).write_bytes(video_to_gif(np.stack([draw_boxes(f, [b]) for f, b in zip(result.video, out)]), scale=1))
     as_json = {"box": lambda: list(out), "boxes": lambda: [None if b is None else list(b) for b in out]}
     write_json(folder / "chat.json", {"message": result.message, "reply": result.reply, "answer": result.answer,
@@ -201,7 +209,7 @@ def chat_prediction(example, result):
     from vitron_nb.evaluate import Prediction
     from vitron_nb.tasks import Answer
     text = result.reply if (result.call is not None or result.call_error) else result.answer
-    field = {"box": "box", "boxes": "track", "mask": "mask", "masks": "masks", "image": "image"}.get(result.output_kind)
+    field = {"box": "box", "boxes": "track", "mask": "mask", "masks": "masks", "image": "image", "video": "video"}.get(result.output_kind)
     return Prediction(example.id, Answer(text=text, **({field: result.output} if field else {})), result.call, result.call_error)
 
 def score_turn(example, result, evaluator=None) -> str:
@@ -265,6 +273,7 @@ def _output_html(result) -> str:
     from vitron_nb.viz import mask_overlay, draw_boxes
     kind, out = result.output_kind, result.output
     if kind == "image": return _img(out)
+    if kind == "video": return _gif(out)
     if kind == "mask": return _img(mask_overlay(result.picture, [out]))
     if kind == "box": return _img(draw_boxes(result.picture, [out]))
     if kind == "masks": return _gif(np.stack([mask_overlay(f, [m]) for f, m in zip(result.video, out)]))

@@ -15,10 +15,11 @@ from .world import COLOURS, SHAPES, canonical, sample_scene, mask_box
 from .generator import generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _split_scores
 
 # %% auto #0
-__all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_PATH', 'Editor',
-           'build_editor', 'edit_ids', 'grow_mask', 'box_mask', 'edit_region', 'edit_pair', 'edit_context',
+__all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_PATH', 'ROUTED_PATH',
+           'Editor', 'build_editor', 'edit_ids', 'grow_mask', 'box_mask', 'edit_region', 'edit_pair', 'edit_context',
            'training_batch', 'editor_loss', 'inpaint', 'edit_image', 'edit_video', 'step_seconds', 'train_editor',
-           'save_editor', 'load_editor', 'evaluate_image_edits', 'evaluate_video_edits', 'export_editor', 'show_edits']
+           'save_editor', 'load_editor', 'evaluate_image_edits', 'evaluate_video_edits', 'export_editor', 'show_edits',
+           'routed_edits', 'measure_routed_edits', 'routed_edits_table']
 
 # %% ../nbs/23_editor.ipynb #563844d8
 EDIT_ATTRIBUTES: dict = {"colour": list(COLOURS), "shape": list(SHAPES)}   # what an edit asks for, in condition order
@@ -375,3 +376,87 @@ def show_edits(sources, regions, edited, truths, titles=None, axes=None):
             if row == 0: ax.set_title(("before", "region", "after", "truth")[col], fontsize=8)
         if titles: axes[row][0].set_ylabel(titles[row], fontsize=7)
     return axes
+
+# %% ../nbs/23_editor.ipynb #3ff8dd95
+def _routed_image_scores(examples, results, evaluator) -> dict:
+    "Changed-as-asked (a turn with no picture out counts as unchanged), executed rate and PSNR outside over the turns that edited, as `evaluate_image_edits` scores."
+    from vitron_nb.evaluator import judge_crops
+    from vitron_nb.metrics import psnr
+    ran = [r.output_kind == "image" for r in results]
+    changed = [ok and _asked(judge_crops(evaluator, r.output, [e.call.region])[0], e) for e, r, ok in zip(examples, results, ran)]
+    outside = [psnr(r.output, e.answer.image, ~e.answer.target_mask) for e, r, ok in zip(examples, results, ran) if ok]
+    kinds = np.array([e.meta["changed"] for e in examples])
+    return dict(changed=round(float(np.mean(changed)), 4), executed=round(float(np.mean(ran)), 4),
+                psnr_outside=round(float(np.mean(outside)), 2) if outside else None,
+                **{f"{kind}_changed": round(float(np.mean(np.array(changed)[kinds == kind])), 4) for kind in ("colour", "shape") if (kinds == kind).any()})
+
+def _routed_video_scores(examples, results, evaluator) -> dict:
+    "Changed in every frame (as `evaluate_video_edits`: the new colour read at the true box of every frame where the target shows), executed, PSNR outside."
+    from vitron_nb.evaluator import judge_crops
+    from vitron_nb.metrics import psnr
+    ran, every, outside = [r.output_kind == "video" for r in results], [], []
+    for e, r, ok in zip(examples, results, ran):
+        shown = [t for t in range(len(e.video)) if e.answer.masks[t].sum() >= 6]
+        every.append(ok and all(judge_crops(evaluator, r.output[t], [mask_box(e.answer.masks[t])])[0]["colour"] == e.answer.attributes["colour"] for t in shown))
+        if ok: outside.append(psnr(r.output, e.answer.video, ~e.answer.target_masks))
+    return dict(changed_every_frame=round(float(np.mean(every)), 4), executed=round(float(np.mean(ran)), 4),
+                psnr_outside=round(float(np.mean(outside)), 2) if outside else None)
+
+
+# %% ../nbs/23_editor.ipynb #942f8025
+def routed_edits(vitron, n: int = 50, n_videos: int = 20, split: str = "test", seed: int = 2025, routes=None, evaluator=None) -> dict:
+    "Image and video edits through `vitron`'s LLM and `Vitron.execute`, per segmentation route, beside the true call (oracle) carried out the same way."
+    from vitron_nb.tasks import make_examples
+    from vitron_nb.model import answer, split_answer
+    from vitron_nb.evaluator import load_evaluator
+    from vitron_nb.referring import ROUTES
+    evaluator = evaluator if evaluator is not None else load_evaluator(device="cpu")
+    images, videos = make_examples(["image_edit"], n, split, vitron.config, seed), make_examples(["video_edit"], n_videos, split, vitron.config, seed)
+    texts = answer(vitron.model, images + videos)
+    calls = [split_answer(text)[1] for text in texts]
+    wanted = [e.call.module for e in images + videos]
+    out, before = dict(split=split, seed=seed, n_images=n, n_videos=n_videos, segment_route=vitron.segment_route,
+                       right_module=round(float(np.mean([c is not None and c.module == w for c, w in zip(calls, wanted)])), 4)), vitron.segment_route
+    try:
+        for route in routes or ROUTES:
+            vitron.segment_route, out[route] = route, {}
+            for who, said in (("routed", texts), ("oracle", [e.target_text() for e in images + videos])):
+                done = [vitron.execute(text, image=e.image) for text, e in zip(said[:n], images)]
+                moving = [vitron.execute(text, video=e.video) for text, e in zip(said[n:], videos)]
+                out[route][who] = dict(image=_routed_image_scores(images, done, evaluator), video=_routed_video_scores(videos, moving, evaluator))
+    finally: vitron.segment_route = before
+    return out
+
+
+# %% ../nbs/23_editor.ipynb #1dbcc5a0
+ROUTED_PATH: Path = EDITOR_PATH.parent / "routed.json"
+
+def measure_routed_edits(path=ROUTED_PATH, n: int = 50, n_videos: int = 20, seed: int = 2025) -> dict:
+    "`routed_edits` of the committed LLM and specialists (`Vitron.tiny`), written to `path` with the LLM's training record (command, code commit)."
+    import warnings
+    from vitron_nb.pipeline import Vitron
+    from vitron_nb.model import VITRON_TINY
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        vitron = Vitron.tiny(device="cpu", generator=False)
+    if vitron.editor is None or not vitron.trained: raise VitronError("measure_routed_edits needs the committed LLM and editor (data_samples/vitron-tiny, data_samples/editor)")
+    result = routed_edits(vitron, n, n_videos, seed=seed)
+    llm_record = json.loads((VITRON_TINY / "metrics.json").read_text())
+    result["llm"] = {k: llm_record.get(k) for k in ("command", "code_commit")}
+    write_json(Path(path), result)
+    return result
+
+
+# %% ../nbs/23_editor.ipynb #2b2a01ef
+def routed_edits_table(routed: dict) -> str:
+    "A markdown table of `routed_edits`: per route, through the LLM and from the true call."
+    rows = ["| target mask from | call | image edits changed as asked | colour / shape | PSNR outside (dB) | executed | video edits changed in every frame | PSNR outside (dB) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for route in [k for k in routed if isinstance(routed[k], dict) and "routed" in routed[k]]:
+        for who in ("routed", "oracle"):
+            image, video = routed[route][who]["image"], routed[route][who]["video"]
+            rows.append(f"| {route} | {'the LLM' if who == 'routed' else 'the true call'} | {image['changed']:.2f} | {image.get('colour_changed', float('nan')):.2f} / "
+                        f"{image.get('shape_changed', float('nan')):.2f} | {image['psnr_outside'] or float('nan'):.1f} | {image['executed']:.2f} | "
+                        f"{video['changed_every_frame']:.2f} | {video['psnr_outside'] or float('nan'):.1f} |")
+    return "\n".join(rows)
+

@@ -18,17 +18,21 @@ from .model import (VitronModel, FRAME_MERGE, VITRON_TINY, build_model, load_tra
 from .calls import parse_answer
 from .metrics import parse_box, parse_st_box, track_from_st_box, parse_attributes
 from .segmenter import load_segmenter, segment, track, region_prompt
+from .world import mask_box
+from .editor import box_mask
 
 # %% auto #0
-__all__ = ['SEGMENT_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT', 'GENERATION_STEPS', 'Vitron',
-           'expected_shapes', 'read_picture', 'resize_picture', 'read_video', 'ChatResult', 'show_chat']
+__all__ = ['SEGMENT_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT', 'GENERATION_STEPS',
+           'EDIT_STEPS', 'Vitron', 'expected_shapes', 'read_picture', 'resize_picture', 'read_video', 'ChatResult',
+           'read_edit', 'edit_attributes', 'show_chat']
 
 # %% ../nbs/20_pipeline.ipynb #78db154a
 SEGMENT_ROUTE: str = "instruction"   # the referring segmenter reads a segmentation call's instruction (best through the LLM, measured in 24_referring)
 
 class Vitron:
-    "VITRON as a product: the understanding model, the segmenter and (optionally) the generator; `chat` with it, save and load it."
-    def __init__(self, model: VitronModel, segmenter, generator=None, trained: bool | None = None, referring=None):
+    "VITRON as a product: the understanding model, the segmenter and (optionally) the generator, referring segmenter and editor; `chat` with it, save and load it."
+    def __init__(self, model: VitronModel, segmenter, generator=None, trained: bool | None = None, referring=None,
+                 editor=None):
         if not isinstance(model, VitronModel): raise VitronError(f"model must be a model.VitronModel, got {type(model).__name__}")
         size = model.config.image_size
         if not hasattr(segmenter, "image_encoder"): raise VitronError(f"segmenter must be a segment_anything Sam (load_segmenter), got {type(segmenter).__name__}")
@@ -42,8 +46,13 @@ class Vitron:
             raise VitronError(f"referring must be a referring.ReferringSegmenter (load_referring) or None, got {type(referring).__name__}")
         if referring is not None and referring.vitron_config.image_size != size:
             raise VitronError(f"the referring segmenter reads {referring.vitron_config.image_size} px pictures but the model {size} px")
+        if editor is not None and not (hasattr(editor, "unet") and hasattr(editor.unet, "config") and editor.unet.config.in_channels == 7):
+            raise VitronError(f"editor must be an editor.Editor (load_editor) or None, got {type(editor).__name__}")
+        if editor is not None and editor.vitron_config.image_size != size:
+            raise VitronError(f"the editor paints {editor.vitron_config.image_size} px pictures but the model reads {size} px")
         self.model, self.segmenter, self.generator, self.trained = model.eval(), segmenter.eval(), generator, trained
         self.referring = None if referring is None else referring.eval()
+        self.editor = None if editor is None else editor.eval()
         self.segment_route: str = SEGMENT_ROUTE   # which half of a segmentation call the referring segmenter reads
         if generator is not None: generator.eval()
         self.history: list = []           # one ChatResult per turn
@@ -61,7 +70,8 @@ class Vitron:
         lora = "with LoRA" if hasattr(self.model.llm, "peft_config") else "no LoRA"
         return (f"Vitron(preset {self.config.preset!r}, {trained} projectors, {lora}; CLIP {count(self.model.clip)}, LLM {count(self.model.llm)}, "
                 f"segmenter {count(self.segmenter)}, generator {count(self.generator) if self.generator is not None else 'not loaded'}, "
-                f"referring segmenter {count(self.referring) if self.referring is not None else 'not loaded'})")
+                f"referring segmenter {count(self.referring) if self.referring is not None else 'not loaded'}, "
+                f"editor {count(self.editor) if self.editor is not None else 'not loaded'})")
 
 # %% ../nbs/20_pipeline.ipynb #335e72ed
 def _committed_model(device=None, seed: int = 0) -> tuple[VitronModel, bool]:
@@ -83,6 +93,13 @@ def _committed_referring(config: VitronConfig, device=None):
     from vitron_nb.referring import load_referring, REFERRING_PATH
     return load_referring(config=config, device=device) if REFERRING_PATH.is_file() else None
 
+def _committed_editor(config: VitronConfig, device=None):
+    "The committed editor (23_editor) if diffusers imports and its weights exist, else None."
+    try: import diffusers  # noqa: F401  (the editor is a diffusers UNet)
+    except ImportError: return None
+    from vitron_nb.editor import load_editor, EDITOR_PATH
+    return load_editor(config=config, device=device) if EDITOR_PATH.is_file() else None
+
 @patch(cls_method=True)
 def from_components(cls: Vitron, model: VitronModel | None = None, segmenter=None, generator=None, trained: bool | None = None,
                     device=None) -> Vitron:
@@ -96,7 +113,8 @@ def tiny(cls: Vitron, device=None, generator: bool = True, seed: int = 0) -> Vit
     "The tiny VITRON from the committed weights (trained projectors if `VITRON_TINY` exists, else fresh ones: see `trained`)."
     model, trained = _committed_model(pick_device(device), seed)
     held = _committed_generator(model.config, model.device) if generator else None
-    return cls(model, load_segmenter(config=model.config, device=model.device), held, trained, _committed_referring(model.config, model.device))
+    return cls(model, load_segmenter(config=model.config, device=model.device), held, trained, _committed_referring(model.config, model.device),
+               _committed_editor(model.config, model.device))
 
 # %% ../nbs/20_pipeline.ipynb #3b231732
 PRETRAINED_FORMAT: str = "vitron-pretrained"
@@ -129,6 +147,7 @@ def _frozen_parts(self: Vitron) -> dict[str, tuple[str, dict]]:
              "segmenter.safetensors": ("segmenter", self.segmenter.state_dict())}
     if self.generator is not None: parts["generator.safetensors"] = ("generator", self.generator.state_dict())
     if self.referring is not None: parts["referring.safetensors"] = ("referring", self.referring.state_dict())
+    if self.editor is not None: parts["editor.safetensors"] = ("editor", self.editor.state_dict())
     return parts
 
 @patch
@@ -182,7 +201,8 @@ def _read_config(folder: Path) -> tuple[VitronConfig, dict]:
     except VitronError as e: raise CheckpointError(f"config.json in {folder}: {e}") from None
 
 # %% ../nbs/20_pipeline.ipynb #0acc4e19
-def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, tokenizer=None, referring: bool = False) -> dict[str, dict[str, tuple]]:
+def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, tokenizer=None, referring: bool = False,
+                    editor: bool = False) -> dict[str, dict[str, tuple]]:
     "{file: {tensor: shape}} a folder for `config` holds, computed on the meta device (no memory, any preset)."
     from vitron_nb.vision import build_clip
     from vitron_nb.llm import build_llm, add_lora
@@ -201,11 +221,15 @@ def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, t
         if referring:
             from vitron_nb.referring import build_referring
             parts["referring.safetensors"] = build_referring(config).state_dict()
+        if editor:
+            from vitron_nb.editor import build_editor
+            parts["editor.safetensors"] = build_editor(config).state_dict()
     return {name: {k: tuple(v.shape) for k, v in state.items()} for name, state in parts.items()}
 
 # %% ../nbs/20_pipeline.ipynb #fedc7feb
 _KINDS = {"clip.safetensors": "clip", "llm.safetensors": "llm", "vitron.safetensors": "vitron", "segmenter.safetensors": "segmenter",
-          "generator.safetensors": "generator", "referring.safetensors": "referring"}
+          "generator.safetensors": "generator", "referring.safetensors": "referring",
+          "editor.safetensors": "editor"}
 
 def _check_shapes(folder: Path, config: VitronConfig, expected: dict) -> None:
     "Refuse a file of another kind, or whose tensors' names or shapes differ from what `config` implies (naming both shapes)."
@@ -233,8 +257,8 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     config, info = _read_config(folder)
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     holds_generator = "generator.safetensors" in files
-    holds_referring = "referring.safetensors" in files
-    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring))
+    holds_referring, holds_editor = "referring.safetensors" in files, "editor.safetensors" in files
+    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring, holds_editor))
     device = pick_device(device)
     model = VitronModel(config, load_clip(folder / "clip.safetensors", config, device), load_llm(folder / "llm.safetensors", config, device), tokenizer)
     if info.get("lora"): model.llm = add_lora(model.llm, config)
@@ -247,7 +271,12 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     if holds_referring:
         from vitron_nb.referring import load_referring
         referring = load_referring(folder / "referring.safetensors", config, device)
-    return cls(model.to(device), load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring)
+    editor = None
+    if holds_editor:
+        from vitron_nb.editor import load_editor
+        editor = load_editor(folder / "editor.safetensors", config, device)
+    return cls(model.to(device), load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring,
+               editor)
 
 # %% ../nbs/20_pipeline.ipynb #6cc2d65b
 def _from_pil(image, what: str) -> np.ndarray:
@@ -333,8 +362,8 @@ class ChatResult:
     call: ModuleCall | None = None         # the parsed module call, or None
     call_error: str | None = None          # what the parser found wrong (a broken call is not run), or None
     task: str = "reply"                    # what ran: a TASKS key (rec, video_grounding, ref_seg, vos, t2i, ...) or "reply"
-    output_kind: str | None = None         # "box", "boxes" (one per frame, None where unseen), "mask", "masks" (per frame), "image"
-    output: object = None                  # the box, mask(s) or picture; normalised boxes, masks at config.image_size
+    output_kind: str | None = None         # "box", "boxes" (one per frame, None where unseen), "mask", "masks" (per frame), "image", "video"
+    output: object = None                  # the box, mask(s), picture or video; normalised boxes, masks at config.image_size
     note: str | None = None                # in plain words: what did not run, and why
     picture: np.ndarray | None = None      # the picture the model saw (image_size square, uint8); a video's first frame
     video: np.ndarray | None = None        # the video the segmenter saw (T x image_size x image_size x 3), or None
@@ -387,7 +416,7 @@ def _inputs(self: Vitron, image=None, video=None, region=None, remember: bool = 
 
 # %% ../nbs/20_pipeline.ipynb #1437d0d5
 _MODULE_TASK: dict[str, str] = {spec.module: key for key, spec in TASKS.items() if spec.module is not None}
-NOT_BUILT: str = "the {module} specialist is not built yet (issue 4 builds the editors and video generators): the call is in .call, nothing ran"
+NOT_BUILT: str = "the {module} specialist is not built yet (the video generators come next): the call is in .call, nothing ran"
 
 def _boxes_per_frame(reply: str, count: int, n_frames: int) -> list | None:
     "The per-frame boxes of a spatio-temporal answer for all `count` frames (the LLM saw `_llm_frames` of them), or None."
@@ -443,6 +472,71 @@ def _generate(self: Vitron, call: ModuleCall, seed: int = 0) -> tuple:
     wanted = dict(colour=named["colour"], shape=named["shape"], size=named.get("size", "medium"), position=_position(call.instruction) or "centre")
     return "image", generate(self.generator, [wanted], steps=GENERATION_STEPS, seed=seed)[0], None
 
+# %% ../nbs/20_pipeline.ipynb #3960136e
+EDIT_STEPS: int = 20            # DPM-Solver++ steps for an editing call (the editor's own default)
+
+def read_edit(instruction: str) -> dict:
+    """What an editing call asks, read from its instruction as the task generator writes it ("editing: make the {name} {colour}",
+    "editing: turn the {name} into a {shape}"): {"changed": "colour" | "shape", "new": the new value, "named": the object's
+    {colour, shape} as named (either may be missing, e.g. "make it blue")}; a VitronError says what cannot be read."""
+    if not isinstance(instruction, str): raise VitronError(f"read_edit: expects a string, got {type(instruction).__name__}")
+    text = instruction.split(":", 1)[1] if instruction.strip().lower().startswith("editing:") else instruction
+    into = text.lower().rfind(" into ")
+    if into >= 0:
+        new = parse_attributes(text[into + 6:]).get("shape")
+        if new is None: raise VitronError(f"no shape named after 'into' in the instruction {instruction!r}")
+        return dict(changed="shape", new=new, named=parse_attributes(text[:into]))
+    words = text.split()
+    new = parse_attributes(words[-1]).get("colour") if words else None
+    if new is None:
+        raise VitronError(f"could not read a new colour ('make the ... <colour>') or a new shape ('turn the ... into a <shape>') "
+                          f"from the instruction {instruction!r}")
+    return dict(changed="colour", new=new, named={k: v for k, v in parse_attributes(" ".join(words[:-1])).items() if k in ("colour", "shape")})
+
+def edit_attributes(request: dict, known: dict | None = None) -> dict:
+    "The {colour, shape} the editor paints: the new value, and the kept one as the call names it (else as `known` says, e.g. from the turn before)."
+    kept = "shape" if request["changed"] == "colour" else "colour"
+    value = request["named"].get(kept) or (known or {}).get(kept)
+    if value is None: raise VitronError(f"the call does not say the object's {kept}, which a {request['changed']} edit keeps")
+    return {request["changed"]: request["new"], kept: value}
+
+
+# %% ../nbs/20_pipeline.ipynb #9dd976b8
+def _target_call(call: ModuleCall, request: dict) -> ModuleCall:
+    "The segmentation call that finds an edit's object: its name, as the referring segmenter reads it, with the call's box (the call itself when unnamed)."
+    named = request["named"]
+    if "colour" not in named or "shape" not in named: return call
+    module, verb = ("video_segmentation", "tracking") if call.module == "video_editing" else ("image_segmentation", "segmentation")
+    return ModuleCall(module, f"{verb}: {named['colour']} {named['shape']}", call.region)
+
+def _edit_regions(masks: np.ndarray, changed: str, box, side: int) -> np.ndarray | None:
+    "What is repainted per mask: the mask (colour) or its box (shape); an empty first mask falls back to the call's box, else None."
+    masks = np.array(masks, bool)
+    if not masks.any():
+        if box is None: return None
+        masks.reshape(-1, side, side)[0] = box_mask(box, side)
+    if changed == "colour": return masks
+    return np.stack([box_mask(mask_box(m), side) if m.any() else m for m in masks.reshape(-1, side, side)]).reshape(masks.shape)
+
+
+# %% ../nbs/20_pipeline.ipynb #8395ad05
+@patch
+def _edit(self: Vitron, call: ModuleCall, turn: dict, seed: int = 0) -> tuple:
+    "(kind, edited picture or video, prompt, note) for an editing call: the target's mask by `_segment`, the new look from the instruction."
+    from vitron_nb.editor import edit_image, edit_video
+    if self.editor is None: return None, None, None, f"the {call.module} specialist is not loaded (Vitron.tiny loads the committed editor)"
+    if call.module == "video_editing" and turn["video"] is None: return None, None, None, "video_editing needs a video: none was given"
+    try: wanted = edit_attributes(request := read_edit(call.instruction), self._memory.get("object") if turn["from_history"] else None)
+    except VitronError as e: return None, None, None, f"{e}: nothing edited"
+    kind, masks, prompt, note = self._segment(_target_call(call, request), turn)
+    if masks is None: return None, None, prompt, note
+    if call.module == "image_editing" and kind == "masks": masks = masks[0]           # a picture edit on a video: its first frame
+    regions = _edit_regions(masks, request["changed"], call.region, self.config.image_size)
+    if regions is None: return None, None, prompt, "the segmenter found nothing to edit and the call has no box: nothing edited"
+    if call.module == "video_editing": return "video", edit_video(self.editor, turn["video"], regions, wanted, steps=EDIT_STEPS, seed=seed), prompt, None
+    return "image", edit_image(self.editor, turn["image"], regions, wanted, steps=EDIT_STEPS, seed=seed), prompt, None
+
+
 # %% ../nbs/20_pipeline.ipynb #b9d905b5
 @patch
 def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "") -> ChatResult:
@@ -462,6 +556,7 @@ def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "") -> C
     if call.module in ("image_segmentation", "video_segmentation"):
         result.output_kind, result.output, result.prompt, result.note = self._segment(call, turn)
     elif call.module == "image_generation": result.output_kind, result.output, result.note = self._generate(call)
+    elif call.module in ("image_editing", "video_editing"): result.output_kind, result.output, result.prompt, result.note = self._edit(call, turn)
     else: result.prompt, result.note = self._target(call, turn), NOT_BUILT.format(module=call.module)
     return result
 
@@ -513,11 +608,15 @@ def chat(self: Vitron, message: str, image=None, video=None, region=None, max_ne
 # %% ../nbs/20_pipeline.ipynb #18482042
 @patch
 def _remember(self: Vitron, result: ChatResult) -> None:
-    "Add the turn to the history; keep its picture (a drawn picture included) and its mask (a video's first-frame mask)."
+    "Add the turn to the history; keep its picture (a drawn or edited one included), its mask (a video's first-frame mask) and the object it names."
     self.history.append(result)
     if result.output_kind == "image": self._memory = dict(image=result.output, video=None, mask=None)
+    elif result.output_kind == "video": self._memory = dict(image=result.output[0], video=result.output, mask=None)
     elif result.picture is not None and not result.from_history: self._memory = dict(image=result.picture, video=result.video, mask=None)
-    if result.output_kind in ("mask", "masks"): self._memory["mask"] = result.output if result.output_kind == "mask" else result.output[0]
+    if result.output_kind in ("mask", "masks"):
+        self._memory["mask"] = result.output if result.output_kind == "mask" else result.output[0]
+        named = parse_attributes(result.call.instruction) if result.call is not None else {}
+        if "colour" in named and "shape" in named: self._memory["object"] = dict(colour=named["colour"], shape=named["shape"])
 
 @patch
 def reset(self: Vitron) -> None:
@@ -536,11 +635,11 @@ def last_mask(self: Vitron) -> np.ndarray | None:
 
 # %% ../nbs/20_pipeline.ipynb #2c59c1ae
 def show_chat(result: ChatResult, ax=None, title: str | None = None):
-    "Draw a turn: the picture (a video's first frame), the user's region, and the output mask, box or drawn picture."
+    "Draw a turn: the picture (a video's first frame), the user's region, and the output mask, box, or drawn or edited picture."
     import matplotlib.pyplot as plt
     from vitron_nb.viz import show_image
     if ax is None: _, ax = plt.subplots(figsize=(2.6, 2.6))
-    picture = result.output if result.output_kind == "image" else result.picture
+    picture = {"image": result.output, "video": result.output[0] if result.output_kind == "video" else None}.get(result.output_kind, result.picture)
     if picture is None: ax.text(0.5, 0.5, result.reply or "(no reply)", ha="center", va="center", wrap=True, fontsize=8); ax.set_axis_off(); return ax
     mask = {"mask": result.output, "masks": result.output[0] if result.output_kind == "masks" else None}.get(result.output_kind)
     box = result.output if result.output_kind == "box" else result.output[0] if result.output_kind == "boxes" else None
