@@ -206,7 +206,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
                 steps=800, precision="bf16"),
     "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
-              llm="full", lr=5e-4, steps=2400, precision="bf16"),
+              llm="full", lr=5e-4, steps=4800, precision="bf16"),
 }
 PRECISIONS = ("fp32", "bf16")
 
