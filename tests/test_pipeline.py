@@ -12,7 +12,8 @@ from vitron_nb import pipeline
 from vitron_nb.world import COLOURS
 from vitron_nb.editor import grow_mask, EDIT_GROW
 from vitron_nb.pipeline import (Vitron, ChatResult, REQUIRED_FILES, read_picture, read_video, resize_picture, expected_shapes,
-                                _boxes_per_frame, _sha256)
+                                _boxes_per_frame)
+from vitron_nb.core import file_sha256 as _sha256
 
 
 @pytest.fixture(scope="module")

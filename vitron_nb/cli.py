@@ -7,15 +7,15 @@ from __future__ import annotations
 import argparse, contextlib, json, math, os, sys, time, html, warnings
 from pathlib import Path
 import numpy as np
-from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, DATA_SAMPLES
+from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, file_sha256, DATA_SAMPLES
 
 # %% auto #0
 __all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_STEPS', 'SPECIALIST_SETTINGS', 'RECIPE_OPTIONS',
            'load_examples', 'example_card', 'write_gallery', 'load_vitron', 'parse_region_option', 'read_chat_inputs',
            'describe_output', 'chat_report', 'write_chat_output', 'chat_prediction', 'score_turn', 'routed',
-           'demo_examples', 'answer_examples', 'turns_table', 'turn_card', 'file_sha256', 'committed_weights',
-           'checkpoint_step', 'recipe_settings', 'recipe_command', 'open_run', 'train_recipe', 'cmd_demo', 'cmd_chat',
-           'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
+           'demo_examples', 'answer_examples', 'turns_table', 'turn_card', 'committed_weights', 'checkpoint_step',
+           'recipe_settings', 'recipe_command', 'open_run', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval',
+           'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -291,14 +291,6 @@ def turn_card(example, result, score) -> dict:
 RECIPE_STEPS: dict[str, int] = {"segmenter": 800, "generator": 1400}   # the specialists' steps; each alignment stage's are model.STAGES[stage]["steps"]
 SPECIALIST_SETTINGS: dict[str, dict] = {"segmenter": dict(batch_size=8, lr=2e-3), "generator": dict(batch_size=64)}
 RECIPE_OPTIONS: tuple[str, ...] = ("specialists", "steps_per_stage", "batch_size", "checkpoint_every")
-
-def file_sha256(path) -> str:
-    "The SHA-256 of a file in hex: which committed weights a run used."
-    import hashlib
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
-    return digest.hexdigest()
 
 def committed_weights(path) -> dict:
     "{'path': relative to the repository, 'sha256'} of committed weights; a missing file is a VitronError."

@@ -12,8 +12,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'VitronConfig', 'preset_table', 'pick_device', 'set_seed',
-           'warmup_cosine', 'atomic_path', 'atomic_dir', 'write_json', 'save_tensors', 'read_header', 'load_tensors',
-           'save_module', 'load_state', 'read_weights', 'load_module', 'save_checkpoint', 'load_checkpoint']
+           'warmup_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'write_json', 'save_tensors', 'read_header',
+           'load_tensors', 'save_module', 'load_state', 'read_weights', 'load_module', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #fc764dec
 class VitronError(ValueError):
@@ -188,6 +189,14 @@ def atomic_dir(path, marker: str | None = None):
         os.replace(tmp, path)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
+
+def file_sha256(path) -> str:
+    "The SHA-256 of a file in hex, read in 1 MB blocks: which weights a run used, and whether a saved file changed."
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()
 
 def write_json(path, obj) -> Path:
     "Write `obj` as indented JSON, atomically."

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .core import VitronConfig, VitronError, CheckpointError, pick_device, set_seed, save_tensors, load_tensors, read_header, atomic_dir, write_json
+from .core import VitronConfig, VitronError, CheckpointError, pick_device, set_seed, save_tensors, load_tensors, read_header, atomic_dir, write_json, file_sha256
 from .tasks import TASKS, MODULES, Example, Answer, ModuleCall
 from .regions import Region, region_from_user, show_region
 from .model import (VitronModel, FRAME_MERGE, VITRON_TINY, build_model, load_trained, save_trained, trained_state,
@@ -122,13 +122,6 @@ FORMAT_VERSION: int = 1
 REQUIRED_FILES: tuple[str, ...] = ("config.json", "tokenizer.json", "clip.safetensors", "llm.safetensors", "vitron.safetensors",
                                    "segmenter.safetensors")
 
-def _sha256(path) -> str:
-    "The SHA-256 of a file, read in 1 MB blocks."
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
-    return digest.hexdigest()
-
 def _stored(state: dict) -> tuple[dict, str]:
     "A state dict as stored: float tensors in float16 when that is exact for every one of them, else unchanged."
     exact = all(torch.equal(v.half().to(v.dtype), v) for v in state.values() if v.is_floating_point())
@@ -163,7 +156,7 @@ def save_pretrained(self: Vitron, folder) -> Path:
             state, dtype = _stored(state)
             save_tensors(state, tmp / name, {"kind": kind, "config": config, "dtype": dtype})
         save_trained(self.model, tmp, base_llm=False)                    # vitron.safetensors
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir())}
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(tmp.iterdir())}
         write_json(tmp / "manifest.json", {"format": PRETRAINED_FORMAT, "format_version": FORMAT_VERSION, "files": files})
     return folder
 
@@ -187,7 +180,7 @@ def _check_manifest(folder: Path) -> dict:
         if size != entry["bytes"]:
             raise CheckpointError(f"{name} is {size} bytes but the manifest says {entry['bytes']}: the file is truncated or was changed "
                                   "(an interrupted copy or download?)")
-        if _sha256(file) != entry["sha256"]:
+        if file_sha256(file) != entry["sha256"]:
             raise CheckpointError(f"{name}: its sha256 does not match the manifest's: the file is corrupt or was changed after saving")
     return files
 
