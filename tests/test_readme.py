@@ -23,9 +23,19 @@ def markdown_tables(text: str) -> list[str]:
 
 def test_readme_tables_are_the_committed_measurements():
     import json
-    from vitron_nb.bench import benchmark_table
+    from vitron_nb.bench import benchmark_table, notebook_table
     tables = markdown_tables((ROOT / "README.md").read_text())
-    for name, make in (("bench.json", benchmark_table),):
+    for name, make in (("bench.json", benchmark_table), ("notebook_costs.json", notebook_table)):
         expected = make(json.loads((BENCH / name).read_text()))
         assert expected in tables, (f"README.md's table differs from data_samples/bench/{name}: put `{make.__name__}` of it "
                                     f"in nbs/index.ipynb and run `make readme` (or remeasure: `{RERUN[name]}`)")
+
+def test_every_notebook_has_a_measured_cost():
+    import json
+    costs = json.loads((BENCH / "notebook_costs.json").read_text())
+    measured, notebooks = {c["notebook"] for c in costs}, {p.stem for p in (ROOT / "nbs").glob("*.ipynb")}
+    hint = f"rerun `{RERUN['notebook_costs.json']}`, then update the table in nbs/index.ipynb and run `make readme`"
+    assert not notebooks - measured, f"no measured cost for {sorted(notebooks - measured)}: {hint}"
+    assert not measured - notebooks, f"costs of notebooks that no longer exist {sorted(measured - notebooks)}: {hint}"
+    failed = [c["notebook"] for c in costs if not c["ok"]]
+    assert not failed, f"these notebooks failed when measured: {failed}: fix them and {hint}"
