@@ -97,7 +97,12 @@ def draw_input(picture: np.ndarray | None, region: Region | None = None, size: i
 def draw_result(result: ChatResult, size: int = DISPLAY_SIZE) -> tuple[bytes, str, str]:
     "(image bytes, 'png' or 'gif', caption) for a turn's output: the mask, box, per-frame track or masks, or the drawn picture."
     kind, out = result.output_kind, result.output
-    if kind == "image": return image_to_png_bytes(_fit(out, size)), "png", "the picture the generator drew"
+    if kind == "image":
+        made = "the editor's result" if result.call is not None and result.call.module == "image_editing" else "the picture the generator drew"
+        return image_to_png_bytes(_fit(out, size)), "png", made
+    if kind == "video":
+        frames = np.stack([_fit(frame, size) for frame in out])
+        return video_to_gif(frames, fps=4, scale=1), "gif", f"the edited video, {len(frames)} frames (looping)"
     if kind in ("masks", "boxes"):
         frames = [_fit(frame, size) for frame in result.video]
         if kind == "masks": frames = [mask_overlay(f, [_fit_mask(m, size)], alpha=0.5, colours=[MASK_COLOUR]) for f, m in zip(frames, out)]
