@@ -521,7 +521,9 @@ def _edit(self: Vitron, call: ModuleCall, turn: dict, seed: int = 0) -> tuple:
     if call.module == "video_editing" and turn["video"] is None: return None, None, None, "video_editing needs a video: none was given"
     try: wanted = edit_attributes(request := read_edit(call.instruction), self._memory.get("object") if turn["from_history"] else None)
     except VitronError as e: return None, None, None, f"{e}: nothing edited"
-    kind, masks, prompt, note = self._segment(_target_call(call, request), turn)
+    remembered = self._memory.get("mask") if turn["from_history"] and call.region is None else None
+    if remembered is not None: kind, masks, prompt, note = "mask", remembered, Region("mask", mask=remembered), None   # the object just segmented
+    else: kind, masks, prompt, note = self._segment(_target_call(call, request), turn)
     if masks is None: return None, None, prompt, note
     if call.module == "image_editing" and kind == "masks": masks = masks[0]           # a picture edit on a video: its first frame
     regions = _edit_regions(masks, request["changed"], call.region, self.config.image_size)
