@@ -1,19 +1,13 @@
 "`vitron train` (the whole recipe): killed mid-stage it resumes from its last checkpoint and ends where an uninterrupted run ends; seeded runs repeat."
-import contextlib, io, json, os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 from safetensors.torch import load_file
-from vitron_nb.cli import main, checkpoint_step
+from vitron_nb.cli import checkpoint_step
+from test_cli import run                 # `vitron ARGV` in this process: (exit code, stdout, stderr)
 
 STEPS, EVERY = 8, 2                      # per stage; a checkpoint every 2 steps, so a kill after the first one loses at most 2
 RECIPE = ["train", "--only", "all", "--steps-per-stage", str(STEPS), "--batch-size", "2", "--checkpoint-every", str(EVERY)]
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: code = main(list(argv))
-        except SystemExit as e: code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 def start(argv, log: Path) -> subprocess.Popen:
     "`vitron ARGV` in a child process (one thread), its output to log.out and log.err."

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .core import VitronConfig, VitronError, DATA_SAMPLES, pick_device, set_seed, save_tensors, write_json, warmup_cosine
 from . import core
 from .world import COLOURS, SHAPES, canonical, sample_scene, mask_box
-from .generator import generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _split_scores
+from .generator import Generator, generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _split_scores
 
 # %% auto #0
 __all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_PATH', 'ROUTED_PATH',
@@ -29,24 +29,10 @@ REGION_FLOOR: float = 0.1       # loss weight outside the region (inside: 1 + th
 EDITOR_SETTINGS: dict = dict(steps=1300, batch_size=48, lr=2e-3, bf16=True)   # `vitron train --only editor`: about 26 CPU minutes
 
 # %% ../nbs/23_editor.ipynb #47f43655
-class Editor(torch.nn.Module):
-    "An inpainting diffusers `UNet2DModel` (7 channels in) with the generator's attribute condition (embeddings -> class_labels)."
+class Editor(Generator):
+    "An inpainting diffusers `UNet2DModel` (7 channels in): the generator's network and attribute condition (new colour, new shape)."
     def __init__(self, config: VitronConfig | None = None):
-        super().__init__()
-        from diffusers import UNet2DModel
-        self.vitron_config = config or VitronConfig(); s = generator_sizes(self.vitron_config)
-        self.unet = UNet2DModel(sample_size=s["sample_size"], in_channels=EDIT_CHANNELS, out_channels=3, layers_per_block=s["layers_per_block"],
-                                block_out_channels=s["channels"], down_block_types=("DownBlock2D",) * len(s["channels"]),
-                                up_block_types=("UpBlock2D",) * len(s["channels"]), class_embed_type="identity")
-        self.embeddings = torch.nn.ModuleDict({k: torch.nn.Embedding(len(v), s["condition_width"]) for k, v in EDIT_ATTRIBUTES.items()})
-        self.null = torch.nn.Parameter(torch.randn(s["condition_width"]) * 0.02)
-        self.project = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(s["condition_width"], s["time_width"]))
-
-    def condition(self, ids: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        "Class labels (B x time width) for ids (B x 2: new colour, new shape); `drop` (bool B) uses the null condition."
-        summed = sum(self.embeddings[k](ids[:, i]) for i, k in enumerate(EDIT_ATTRIBUTES))
-        if drop is not None: summed = torch.where(drop[:, None], self.null.expand_as(summed), summed)
-        return self.project(summed)
+        super().__init__(config, in_channels=EDIT_CHANNELS, attributes=EDIT_ATTRIBUTES)
 
     def forward(self, noisy, timesteps, context, ids, drop=None) -> torch.Tensor:
         "The v prediction for noisy B x 3 x s x s pictures given the context (B x 4 x s x s: masked source, region) and ids."

@@ -38,20 +38,21 @@ def generator_sizes(config: VitronConfig | None = None) -> dict:
 # %% ../nbs/19_generator.ipynb #fecc7e41
 class Generator(torch.nn.Module):
     "A diffusers `UNet2DModel` with a learned attribute condition (summed embeddings -> SiLU -> Linear -> class_labels)."
-    def __init__(self, config: VitronConfig | None = None):
+    def __init__(self, config: VitronConfig | None = None, in_channels: int = 3, attributes: dict | None = None):
         super().__init__()
+        self.attributes = attributes or ATTRIBUTES      # condition kind -> its values, in the order of the ids' columns
         from diffusers import UNet2DModel
         self.vitron_config = config or VitronConfig(); s = generator_sizes(self.vitron_config)
-        self.unet = UNet2DModel(sample_size=s["sample_size"], in_channels=3, out_channels=3, layers_per_block=s["layers_per_block"],
+        self.unet = UNet2DModel(sample_size=s["sample_size"], in_channels=in_channels, out_channels=3, layers_per_block=s["layers_per_block"],
                                 block_out_channels=s["channels"], down_block_types=("DownBlock2D",) * len(s["channels"]),
                                 up_block_types=("UpBlock2D",) * len(s["channels"]), class_embed_type="identity")
-        self.embeddings = torch.nn.ModuleDict({k: torch.nn.Embedding(len(v), s["condition_width"]) for k, v in ATTRIBUTES.items()})
+        self.embeddings = torch.nn.ModuleDict({k: torch.nn.Embedding(len(v), s["condition_width"]) for k, v in self.attributes.items()})
         self.null = torch.nn.Parameter(torch.randn(s["condition_width"]) * 0.02)
         self.project = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(s["condition_width"], s["time_width"]))
 
     def condition(self, ids: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        "Class labels (B x time width) for ids (B x 4: colour, shape, size, position); `drop` (bool B) uses the null condition."
-        summed = sum(self.embeddings[k](ids[:, i]) for i, k in enumerate(ATTRIBUTES))
+        "Class labels (B x time width) for ids (B x one column per attribute kind); `drop` (bool B) uses the null condition."
+        summed = sum(self.embeddings[k](ids[:, i]) for i, k in enumerate(self.attributes))
         if drop is not None: summed = torch.where(drop[:, None], self.null.expand_as(summed), summed)
         return self.project(summed)
 
