@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .core import VitronConfig, VitronError, DATA_SAMPLES, pick_device, set_seed, save_tensors, write_json, warmup_cosine
 from . import core
 from .world import COLOURS, SHAPES, canonical, sample_scene, mask_box
-from .generator import Generator, generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _split_scores
+from .generator import Generator, condition_ids, generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _split_scores
 
 # %% auto #0
 __all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_PATH', 'ROUTED_PATH',
@@ -47,19 +47,8 @@ def build_editor(config: VitronConfig | None = None) -> Editor:
     return model
 
 def edit_ids(attributes) -> torch.Tensor:
-    "Ids (long B x 2: colour, shape) of one {colour, shape} dict or a list of them; synonyms allowed."
-    rows = []
-    for i, wanted in enumerate([attributes] if isinstance(attributes, dict) else list(attributes)):
-        if not isinstance(wanted, dict): raise VitronError(f"edit_ids: edit {i} must be a dict with {list(EDIT_ATTRIBUTES)}, got {wanted!r}")
-        row = []
-        for key, names in EDIT_ATTRIBUTES.items():
-            if key not in wanted: raise VitronError(f"edit_ids: edit {i} has no {key!r} (need {list(EDIT_ATTRIBUTES)})")
-            word = canonical(str(wanted[key])) or str(wanted[key]).strip().lower()
-            if word not in names: raise VitronError(f"edit_ids: unknown {key} {wanted[key]!r} in edit {i}; PixelWorld has {names}")
-            row.append(names.index(word))
-        rows.append(row)
-    if not rows: raise VitronError("edit_ids: no edits given")
-    return torch.tensor(rows, dtype=torch.long)
+    "Ids (long B x 2: colour, shape) of one {colour, shape} dict or a list of them; synonyms allowed (`condition_ids` with the edit vocabulary)."
+    return condition_ids(attributes, EDIT_ATTRIBUTES, "edit_ids", "edit")
 
 # %% ../nbs/23_editor.ipynb #606a418e
 def grow_mask(mask: np.ndarray, pixels: int = EDIT_GROW) -> np.ndarray:

@@ -69,20 +69,21 @@ def build_generator(config: VitronConfig | None = None) -> Generator:
     return model
 
 # %% ../nbs/19_generator.ipynb #068553c2
-def condition_ids(attributes) -> torch.Tensor:
-    "Ids (long B x 4: colour, shape, size, position) of one attributes dict or a list of them; synonyms allowed."
+def condition_ids(attributes, vocabulary: dict | None = None, name: str = "condition_ids", item: str = "request") -> torch.Tensor:
+    "Ids (long B x one column per kind of `vocabulary`, default ATTRIBUTES: colour, shape, size, position) of one attributes dict or a list of them; synonyms allowed."
+    vocabulary = vocabulary or ATTRIBUTES
     many = not isinstance(attributes, dict)
     rows = []
     for i, wanted in enumerate(attributes if many else [attributes]):
-        if not isinstance(wanted, dict): raise VitronError(f"condition_ids: request {i} must be a dict of {list(ATTRIBUTES)}, got {wanted!r}")
+        if not isinstance(wanted, dict): raise VitronError(f"{name}: {item} {i} must be a dict of {list(vocabulary)}, got {wanted!r}")
         row = []
-        for key, names in ATTRIBUTES.items():
-            if key not in wanted: raise VitronError(f"condition_ids: request {i} has no {key!r} (need {list(ATTRIBUTES)})")
+        for key, names in vocabulary.items():
+            if key not in wanted: raise VitronError(f"{name}: {item} {i} has no {key!r} (need {list(vocabulary)})")
             word = canonical(str(wanted[key])) or str(wanted[key]).strip().lower()
-            if word not in names: raise VitronError(f"condition_ids: unknown {key} {wanted[key]!r} in request {i}; PixelWorld has {names}")
+            if word not in names: raise VitronError(f"{name}: unknown {key} {wanted[key]!r} in {item} {i}; PixelWorld has {names}")
             row.append(names.index(word))
         rows.append(row)
-    if not rows: raise VitronError("condition_ids: no requests given")
+    if not rows: raise VitronError(f"{name}: no {item}s given")
     return torch.tensor(rows, dtype=torch.long)
 
 # %% ../nbs/19_generator.ipynb #ba7c846a
