@@ -50,15 +50,20 @@ class Generator(torch.nn.Module):
         self.null = torch.nn.Parameter(torch.randn(s["condition_width"]) * 0.02)
         self.project = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(s["condition_width"], s["time_width"]))
 
-    def condition(self, ids: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        "Class labels (B x time width) for ids (B x one column per attribute kind); `drop` (bool B) uses the null condition."
-        summed = sum(self.embeddings[k](ids[:, i]) for i, k in enumerate(self.attributes))
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        "The summed attribute embeddings (B x condition width) of ids: the generator's own text conditioning, which a signal projector is aligned to."
+        return sum(self.embeddings[k](ids[:, i]) for i, k in enumerate(self.attributes))
+
+    def condition(self, ids: torch.Tensor | None = None, drop: torch.Tensor | None = None, vectors: torch.Tensor | None = None) -> torch.Tensor:
+        "Class labels (B x time width) for ids (B x one column per attribute kind), or for `vectors` given in place of `embed(ids)`; `drop` (bool B) uses the null condition."
+        summed = self.embed(ids) if vectors is None else vectors
         if drop is not None: summed = torch.where(drop[:, None], self.null.expand_as(summed), summed)
         return self.project(summed)
 
-    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, ids: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        "The U-Net's prediction (v) for noisy B x 3 x s x s pictures at `timesteps` under the condition `ids`."
-        return self.unet(noisy, timesteps, class_labels=self.condition(ids, drop)).sample
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, ids: torch.Tensor | None = None, drop: torch.Tensor | None = None,
+                vectors: torch.Tensor | None = None) -> torch.Tensor:
+        "The U-Net's prediction (v) for noisy B x 3 x s x s pictures at `timesteps` under the condition `ids` (or condition `vectors`)."
+        return self.unet(noisy, timesteps, class_labels=self.condition(ids, drop, vectors)).sample
 
 # %% ../nbs/19_generator.ipynb #7c06a168
 def build_generator(config: VitronConfig | None = None) -> Generator:
@@ -100,37 +105,46 @@ def training_batch(rng: np.random.Generator, config: VitronConfig, batch_size: i
     return resize(pictures, side) * 2 - 1, condition_ids(rows)
 
 # %% ../nbs/19_generator.ipynb #57aab7bf
-def diffusion_loss(model: Generator, pictures: torch.Tensor, ids: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    "Min-SNR-weighted v-prediction loss on a batch, with `CONDITION_DROPOUT` of conditions dropped (noise from `rng`)."
+def diffusion_loss(model: Generator, pictures: torch.Tensor, ids: torch.Tensor | None, rng: torch.Generator, vectors: torch.Tensor | None = None) -> torch.Tensor:
+    """Min-SNR-weighted v-prediction loss on a batch, with `CONDITION_DROPOUT` of conditions dropped (noise from `rng`).
+    With `vectors` in place of ids (a signal projector's output), nothing is dropped: the loss trains what made the vectors."""
     from diffusers.training_utils import compute_snr
     scheduler, count = model.scheduler, len(pictures)
     noise = torch.randn(pictures.shape, generator=rng)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (count,), generator=rng)
-    drop = torch.rand(count, generator=rng) < CONDITION_DROPOUT
+    drop = torch.rand(count, generator=rng) < CONDITION_DROPOUT if vectors is None else None
     noisy, target = scheduler.add_noise(pictures, noise, timesteps), scheduler.get_velocity(pictures, noise, timesteps)
     snr = compute_snr(scheduler, timesteps)
     weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + 1)
-    prediction = model(noisy, timesteps, ids, drop)
+    prediction = model(noisy, timesteps, ids, drop, vectors)
     return (weight * F.mse_loss(prediction, target, reduction="none").mean((1, 2, 3))).mean()
 
 # %% ../nbs/19_generator.ipynb #5a7fa3fc
 @torch.no_grad()
-def generate(model: Generator, attributes_list, guidance: float = 2.5, steps: int = 20, seed: int = 0) -> np.ndarray:
-    "Pictures (uint8 B x 64 x 64 x 3) of the requested attributes: DPM-Solver++ 2M, classifier-free guidance, bilinear 2x."
+def generate(model: Generator, attributes_list, guidance: float = 2.5, steps: int = 20, seed: int = 0, vectors: torch.Tensor | None = None) -> np.ndarray:
+    """Pictures (uint8 B x 64 x 64 x 3) of the requested attributes: DPM-Solver++ 2M, classifier-free guidance, bilinear 2x.
+    With `vectors` (B x condition width, e.g. a signal projector's output), those condition the pictures and `attributes_list` is None."""
     from diffusers import DPMSolverMultistepScheduler
     from vitron_nb.evaluator import resize
     if not (isinstance(steps, int) and 1 <= steps <= 1000): raise VitronError(f"generate: steps must be an int in 1..1000, got {steps!r}")
     if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0): raise VitronError(f"generate: guidance must be a number >= 0, got {guidance!r}")
-    ids = condition_ids(attributes_list)
     sizes, device = generator_sizes(model.vitron_config), next(model.parameters()).device
+    if vectors is not None:
+        width = sizes["condition_width"]
+        if attributes_list is not None: raise VitronError("generate: give attributes_list or vectors, not both")
+        if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2 or vectors.shape[1] != width or not len(vectors):
+            raise VitronError(f"generate: vectors must be a (B, {width}) tensor, got {getattr(vectors, 'shape', type(vectors).__name__)}")
+    ids = condition_ids(attributes_list) if vectors is None else None
     scheduler = DPMSolverMultistepScheduler.from_config(model.scheduler.config, algorithm_type="dpmsolver++", solver_order=2)
     scheduler.set_timesteps(steps)
-    count, ids = len(ids), ids.to(device)
-    both, drop = torch.cat([ids, ids]), torch.arange(2 * count, device=device) >= count
+    count = len(ids) if vectors is None else len(vectors)
+    both = torch.cat([ids, ids]).to(device) if vectors is None else None
+    doubled = None if vectors is None else torch.cat([vectors, vectors]).float().to(device)
+    drop = torch.arange(2 * count, device=device) >= count
     side = sizes["sample_size"]
     sample = torch.randn((count, 3, side, side), generator=torch.Generator().manual_seed(seed)).to(device) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
-        out = model(torch.cat([sample, sample]), t.expand(2 * count), both, drop)
+        out = model(torch.cat([sample, sample]), t.expand(2 * count), both, drop, doubled)
         conditioned, unconditioned = out[:count], out[count:]
         sample = scheduler.step(unconditioned + guidance * (conditioned - unconditioned), t, sample).prev_sample
     pictures = resize(((sample.float().cpu().clamp(-1, 1) + 1) / 2), sizes["image_size"])

@@ -143,14 +143,15 @@ def media_embeddings(model: VitronModel, examples: list[Example]) -> dict[str, l
     return media
 
 # %% ../nbs/14_model.ipynb #161d2944
-def encode_batch(model: VitronModel, examples: list[Example]) -> dict:
-    "inputs_embeds, attention_mask and labels (assistant tokens only) for a batch of examples."
+def encode_batch(model: VitronModel, examples: list[Example], targets: list[str] | None = None) -> dict:
+    "inputs_embeds, attention_mask and labels (assistant tokens only) for a batch of examples answered by `targets` (default: each example's `target_text()`)."
     from vitron_nb.llm import embed_with_media, chat_prompt, dialogue
     tok = model.tokenizer
     ids, labels = [], []
-    for ex in examples:
+    if targets is not None and len(targets) != len(examples): raise VitronError(f"encode_batch: {len(targets)} targets for {len(examples)} examples")
+    for i, ex in enumerate(examples):
         prompt = tok(chat_prompt(user_text(ex), tok), add_special_tokens=False)["input_ids"]
-        full = tok(dialogue(user_text(ex), ex.target_text(), tok), add_special_tokens=False)["input_ids"]
+        full = tok(dialogue(user_text(ex), ex.target_text() if targets is None else targets[i], tok), add_special_tokens=False)["input_ids"]
         ids.append(full); labels.append([-100] * len(prompt) + full[len(prompt):])
     width = max(map(len, ids))
     pad = lambda rows, value: torch.tensor([r + [value] * (width - len(r)) for r in rows], device=model.device)

@@ -104,19 +104,27 @@ def text_tokens(model: ReferringSegmenter, clip, instructions: list[str]) -> tor
     with torch.no_grad(): embedded = embed_texts(clip, [instruction_words(i) for i in instructions]).float()
     return model.text_prompt(embedded.to(model.device))
 
-def segment_text(model: ReferringSegmenter, clip, images, instructions: list[str], boxes=None, locate: bool = True) -> np.ndarray:
-    "Masks (bool B, H, W) of what each picture's instruction names ('segmentation: red circle'): text tokens plus a box each (given, else `locate_named`'s)."
+def segment_text(model: ReferringSegmenter, clip, images, instructions: list[str] | None, boxes=None, locate: bool = True,
+                 text_embeddings: torch.Tensor | None = None) -> np.ndarray:
+    """Masks (bool B, H, W) of what each picture's instruction names ('segmentation: red circle'): text tokens plus a box each (given, else
+    `locate_named`'s). `text_embeddings` (B, d_text, unit length) replace the instructions' CLIP embeddings (e.g. a signal projector's output);
+    with them, `instructions` may be None when there is no box to locate (`locate=False`)."""
     from vitron_nb.segmenter import _embed, _prompt_tensors, _check_boxes
     from vitron_nb.vision import _as_uint8_batch
     size = model.sam.image_encoder.img_size
     images = _as_uint8_batch(images, "segment_text: images")
     if images.shape[1:3] != (size, size): raise VitronError(f"segment_text: images must be {size} x {size}, got {images.shape[1]} x {images.shape[2]}")
-    if isinstance(instructions, str) or len(instructions) != len(images):
+    if text_embeddings is not None and (text_embeddings.ndim != 2 or len(text_embeddings) != len(images)):
+        raise VitronError(f"segment_text: text_embeddings must be ({len(images)}, d_text), got {tuple(text_embeddings.shape)}")
+    if instructions is None and (text_embeddings is None or (boxes is None and locate)):
+        raise VitronError("segment_text: without instructions, give text_embeddings and either boxes or locate=False")
+    if instructions is not None and (isinstance(instructions, str) or len(instructions) != len(images)):
         raise VitronError(f"segment_text: give one instruction per picture ({len(images)}), got {instructions!r}")
     boxes = list(_check_boxes(boxes, len(images))) if boxes is not None else locate_named(clip, images, list(instructions)) if locate else [None] * len(images)
     out = np.zeros((len(images), size, size), bool)
     with torch.no_grad():
-        embeddings, tokens = _embed(model.sam, images), text_tokens(model, clip, list(instructions))
+        embeddings = _embed(model.sam, images)
+        tokens = text_tokens(model, clip, list(instructions)) if text_embeddings is None else model.text_prompt(text_embeddings.float().to(model.device))
         for i in range(len(images)):
             prompts = _prompt_tensors(size, boxes=[boxes[i]], device=model.device) if boxes[i] is not None else None
             out[i] = (decode_with_text(model, embeddings[i:i + 1], tokens[i:i + 1], prompts)[0][0] > 0).cpu().numpy()
