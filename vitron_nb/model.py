@@ -173,8 +173,8 @@ def split_answer(text: str) -> tuple[str, ModuleCall | None, str | None]:
     return parsed.reply, parsed.call, None if parsed.call is not None else parsed.error
 
 @torch.no_grad()
-def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96) -> list[str]:
-    "Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache."
+def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None) -> list[str]:
+    "Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache (and `logits_processor`'s constraints, if given)."
     from vitron_nb.llm import embed_with_media, chat_prompt
     tok, out = model.tokenizer, []
     model.eval()
@@ -183,7 +183,8 @@ def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96
         batch = embed_with_media(model.llm, ids, media_embeddings(model, [ex]), tokenizer=tok)
         generated = model.llm.generate(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
                                        max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)[0].tolist()
+                                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                       logits_processor=logits_processor)[0].tolist()
         if tok.eos_token_id in generated: generated = generated[: generated.index(tok.eos_token_id)]
         out.append(tok.decode(generated).strip())
     return out
