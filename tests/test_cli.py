@@ -46,13 +46,14 @@ def test_demo_model_section_answers_scores_and_shows_each_task(tmp_path):
     box = tuple(float(v) for v in re.search(r"box \(([^)]*)\)", rows["rec"][3]).group(1).split(","))
     assert rows["rec"][4] == f"acc_iou50 {float(box_iou(box, examples['rec'].answer.box) >= 0.5):.2f}"     # the score is the box's
     assert rows["rec"][2] == "none (right)"                                  # rec is answered in words, no module
-    assert rows["t2v"][4] == "specialist not built yet" and rows["t2v"][2].startswith("video_generation")
+    assert re.fullmatch(r"attribute_accuracy [01]\.00, motion_accuracy [01]\.00", rows["t2v"][4]), rows["t2v"][4]   # the animator's video, judged
+    if rows["t2v"][2].startswith("video_generation (right)"): assert rows["t2v"][3] == "a 8-frame 64 x 64 video made by the animator from the words"
     assert re.fullmatch(r"ciou \d\.\d\d, miou \d\.\d\d", rows["ref_seg"][4]) and rows["ref_seg"][3].startswith("mask of ")
     assert "turns call the module the task needs" in out and "Demo ran in" in out
     page = (tmp_path / "demo" / "index.html").read_text()
     model = page[page.index("answers 3 examples"):page.index("examples, all twelve tasks")]
     assert [task for task in re.findall(r"<tr><td>(\w+)</td>", model)] == ["ref_seg", "rec", "t2v"]
-    assert model.count("data:image/png;base64") >= 5 and "specialist not built yet" in model     # input, output, expected pictures
+    assert model.count("data:image/png;base64") >= 4 and model.count("data:image/gif;base64") >= 2   # input, output, expected pictures; t2v's videos
     assert str(tmp_path / "demo" / "index.html") in out
 
 def test_demo_edit_rows_show_the_edit_and_its_scores(tmp_path):
@@ -147,7 +148,7 @@ def test_data_then_eval_a_broken_file(tmp_path):
 
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "diffusion")
-    assert code == 2 and "choose tokenizer, clip, llm, segmenter, referring, generator, editor, evaluator or vitron" in err
+    assert code == 2 and "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, evaluator or vitron" in err
 
 
 def test_code_commit_names_the_checked_out_commit():

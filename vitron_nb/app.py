@@ -102,7 +102,9 @@ def draw_result(result: ChatResult, size: int = DISPLAY_SIZE) -> tuple[bytes, st
         return image_to_png_bytes(_fit(out, size)), "png", made
     if kind == "video":
         frames = np.stack([_fit(frame, size) for frame in out])
-        return video_to_gif(frames, fps=4, scale=1), "gif", f"the edited video, {len(frames)} frames (looping)"
+        made = {"video_generation": "the video the animator made", "image_to_video": "the picture set in motion by the animator"}.get(
+            result.call.module if result.call is not None else None, "the edited video")
+        return video_to_gif(frames, fps=4, scale=1), "gif", f"{made}, {len(frames)} frames (looping)"
     if kind in ("masks", "boxes"):
         frames = [_fit(frame, size) for frame in result.video]
         if kind == "masks": frames = [mask_overlay(f, [_fit_mask(m, size)], alpha=0.5, colours=[MASK_COLOUR]) for f, m in zip(frames, out)]

@@ -155,6 +155,9 @@ def describe_output(result, size: tuple[int, int] | None = None) -> str:
         changed = int((out != result.picture).any(-1).sum())
         return f"a {out.shape[1]} x {out.shape[0]} picture edited by the editor, {changed} px changed ({100 * changed / out[..., 0].size:.1f}%)"
     if kind == "image": return f"a {out.shape[1]} x {out.shape[0]} picture drawn by the generator"
+    if kind == "video" and result.call is not None and result.call.module in ("video_generation", "image_to_video"):
+        source = "the picture" if result.call.module == "image_to_video" else "the words"
+        return f"a {len(out)}-frame {out.shape[2]} x {out.shape[1]} video made by the animator from {source}"
     if kind == "video":
         changed = (out != result.video).any(-1).reshape(len(out), -1).sum(1) if result.video is not None else np.zeros(len(out))
         return f"a {len(out)}-frame {out.shape[2]} x {out.shape[1]} video edited by the editor, {changed.mean():.0f} px changed per frame"
@@ -566,6 +569,13 @@ def cmd_train(args) -> int:
             print("seconds per training step:", speed)
             print(f"wrote {export_editor(model, record, speed=speed)}")
         return 0
+    if args.only == "animator":
+        from vitron_nb.animator import train_animator, export_animator, ANIMATOR_SETTINGS
+        settings = {**ANIMATOR_SETTINGS, **({"steps": args.steps} if args.steps else {})}
+        model, record = train_animator(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/animator", seed=args.seed, **settings)
+        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
+        if args.export: print(f"wrote {export_animator(model, record)}")
+        return 0
     if args.only == "referring":
         from vitron_nb.referring import train_referring, export_referring
         from vitron_nb.vision import load_clip
@@ -604,7 +614,7 @@ def cmd_train(args) -> int:
         return 0
     if args.only != "evaluator":
         raise VitronError(f"--only {args.only!r}: give all (the whole recipe, the default) or one component; "
-                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, evaluator or vitron (stages 1.1 and 2)")
+                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, evaluator or vitron (stages 1.1 and 2)")
     from vitron_nb.evaluator import train_evaluator, export_evaluator, load_evaluator
     kwargs = dict(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/evaluator", seed=args.seed)
     if args.steps: kwargs["steps"] = args.steps
@@ -699,7 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
                            "  vitron train --only evaluator --export                  # one component")
     train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
-                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
+                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
     train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)

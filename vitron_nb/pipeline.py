@@ -22,17 +22,18 @@ from .world import mask_box
 from .editor import box_mask
 
 # %% auto #0
-__all__ = ['SEGMENT_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT', 'GENERATION_STEPS',
-           'EDIT_STEPS', 'Vitron', 'expected_shapes', 'read_picture', 'resize_picture', 'read_video', 'ChatResult',
-           'read_edit', 'edit_attributes', 'show_chat']
+__all__ = ['SEGMENT_ROUTE', 'VIDEO_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT',
+           'GENERATION_STEPS', 'EDIT_STEPS', 'VIDEO_STEPS', 'Vitron', 'expected_shapes', 'read_picture',
+           'resize_picture', 'read_video', 'ChatResult', 'read_edit', 'edit_attributes', 'read_motion', 'show_chat']
 
 # %% ../nbs/20_pipeline.ipynb #78db154a
 SEGMENT_ROUTE: str = "instruction"   # the referring segmenter reads a segmentation call's instruction (best through the LLM, measured in 24_referring)
+VIDEO_ROUTE: str = "keyframe"        # video_generation: the generator draws frame 0 and the animator moves it (measured best in 25_animator)
 
 class Vitron:
-    "VITRON as a product: the understanding model, the segmenter and (optionally) the generator, referring segmenter and editor; `chat` with it, save and load it."
+    "VITRON as a product: the understanding model, the segmenter and (optionally) the generator, referring segmenter, editor and animator; `chat` with it, save and load it."
     def __init__(self, model: VitronModel, segmenter, generator=None, trained: bool | None = None, referring=None,
-                 editor=None):
+                 editor=None, animator=None):
         if not isinstance(model, VitronModel): raise VitronError(f"model must be a model.VitronModel, got {type(model).__name__}")
         size = model.config.image_size
         if not hasattr(segmenter, "image_encoder"): raise VitronError(f"segmenter must be a segment_anything Sam (load_segmenter), got {type(segmenter).__name__}")
@@ -50,9 +51,16 @@ class Vitron:
             raise VitronError(f"editor must be an editor.Editor (load_editor) or None, got {type(editor).__name__}")
         if editor is not None and editor.vitron_config.image_size != size:
             raise VitronError(f"the editor paints {editor.vitron_config.image_size} px pictures but the model reads {size} px")
+        if animator is not None and not hasattr(animator, "tokens"):
+            raise VitronError(f"animator must be an animator.Animator (load_animator) or None, got {type(animator).__name__}")
+        if animator is not None and (animator.vitron_config.image_size, animator.vitron_config.n_frames) != (size, model.config.n_frames):
+            raise VitronError(f"the animator makes {animator.vitron_config.n_frames} frames of {animator.vitron_config.image_size} px but the model "
+                              f"reads {model.config.n_frames} frames of {size} px")
         self.model, self.segmenter, self.generator, self.trained = model.eval(), segmenter.eval(), generator, trained
         self.referring = None if referring is None else referring.eval()
         self.editor = None if editor is None else editor.eval()
+        self.animator = None if animator is None else animator.eval()
+        self.video_route: str = VIDEO_ROUTE       # how a video_generation call is made: "keyframe" (generator, then animator) or "text"
         self.segment_route: str = SEGMENT_ROUTE   # which half of a segmentation call the referring segmenter reads
         if generator is not None: generator.eval()
         self.history: list = []           # one ChatResult per turn
@@ -71,7 +79,8 @@ class Vitron:
         return (f"Vitron(preset {self.config.preset!r}, {trained} projectors, {lora}; CLIP {count(self.model.clip)}, LLM {count(self.model.llm)}, "
                 f"segmenter {count(self.segmenter)}, generator {count(self.generator) if self.generator is not None else 'not loaded'}, "
                 f"referring segmenter {count(self.referring) if self.referring is not None else 'not loaded'}, "
-                f"editor {count(self.editor) if self.editor is not None else 'not loaded'})")
+                f"editor {count(self.editor) if self.editor is not None else 'not loaded'}, "
+                f"animator {count(self.animator) if self.animator is not None else 'not loaded'})")
 
 # %% ../nbs/20_pipeline.ipynb #335e72ed
 def _committed_model(device=None, seed: int = 0) -> tuple[VitronModel, bool]:
@@ -100,6 +109,13 @@ def _committed_editor(config: VitronConfig, device=None):
     from vitron_nb.editor import load_editor, EDITOR_PATH
     return load_editor(config=config, device=device) if EDITOR_PATH.is_file() else None
 
+def _committed_animator(config: VitronConfig, device=None):
+    "The committed animator (25_animator) if diffusers imports and its weights exist, else None."
+    try: import diffusers  # noqa: F401  (the animator is a diffusers UNet3D)
+    except ImportError: return None
+    from vitron_nb.animator import load_animator, ANIMATOR_PATH
+    return load_animator(config=config, device=device) if ANIMATOR_PATH.is_file() else None
+
 @patch(cls_method=True)
 def from_components(cls: Vitron, model: VitronModel | None = None, segmenter=None, generator=None, trained: bool | None = None,
                     device=None) -> Vitron:
@@ -114,7 +130,7 @@ def tiny(cls: Vitron, device=None, generator: bool = True, seed: int = 0) -> Vit
     model, trained = _committed_model(pick_device(device), seed)
     held = _committed_generator(model.config, model.device) if generator else None
     return cls(model, load_segmenter(config=model.config, device=model.device), held, trained, _committed_referring(model.config, model.device),
-               _committed_editor(model.config, model.device))
+               _committed_editor(model.config, model.device), _committed_animator(model.config, model.device))
 
 # %% ../nbs/20_pipeline.ipynb #3b231732
 PRETRAINED_FORMAT: str = "vitron-pretrained"
@@ -141,6 +157,7 @@ def _frozen_parts(self: Vitron) -> dict[str, tuple[str, dict]]:
     if self.generator is not None: parts["generator.safetensors"] = ("generator", self.generator.state_dict())
     if self.referring is not None: parts["referring.safetensors"] = ("referring", self.referring.state_dict())
     if self.editor is not None: parts["editor.safetensors"] = ("editor", self.editor.state_dict())
+    if self.animator is not None: parts["animator.safetensors"] = ("animator", self.animator.state_dict())
     return parts
 
 @patch
@@ -195,7 +212,7 @@ def _read_config(folder: Path) -> tuple[VitronConfig, dict]:
 
 # %% ../nbs/20_pipeline.ipynb #0acc4e19
 def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, tokenizer=None, referring: bool = False,
-                    editor: bool = False) -> dict[str, dict[str, tuple]]:
+                    editor: bool = False, animator: bool = False) -> dict[str, dict[str, tuple]]:
     "{file: {tensor: shape}} a folder for `config` holds, computed on the meta device (no memory, any preset)."
     from vitron_nb.vision import build_clip
     from vitron_nb.llm import build_llm, add_lora
@@ -217,12 +234,15 @@ def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, t
         if editor:
             from vitron_nb.editor import build_editor
             parts["editor.safetensors"] = build_editor(config).state_dict()
+        if animator:
+            from vitron_nb.animator import build_animator
+            parts["animator.safetensors"] = build_animator(config).state_dict()
     return {name: {k: tuple(v.shape) for k, v in state.items()} for name, state in parts.items()}
 
 # %% ../nbs/20_pipeline.ipynb #fedc7feb
 _KINDS = {"clip.safetensors": "clip", "llm.safetensors": "llm", "vitron.safetensors": "vitron", "segmenter.safetensors": "segmenter",
           "generator.safetensors": "generator", "referring.safetensors": "referring",
-          "editor.safetensors": "editor"}
+          "editor.safetensors": "editor", "animator.safetensors": "animator"}
 
 def _check_shapes(folder: Path, config: VitronConfig, expected: dict) -> None:
     "Refuse a file of another kind, or whose tensors' names or shapes differ from what `config` implies (naming both shapes)."
@@ -250,8 +270,10 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     config, info = _read_config(folder)
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     holds_generator = "generator.safetensors" in files
-    holds_referring, holds_editor = "referring.safetensors" in files, "editor.safetensors" in files
-    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring, holds_editor))
+    holds_referring, holds_editor, holds_animator = ("referring.safetensors" in files, "editor.safetensors" in files,
+                                                     "animator.safetensors" in files)
+    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring, holds_editor,
+                                                  holds_animator))
     device = pick_device(device)
     model = VitronModel(config, load_clip(folder / "clip.safetensors", config, device), load_llm(folder / "llm.safetensors", config, device), tokenizer)
     if info.get("lora"): model.llm = add_lora(model.llm, config)
@@ -268,8 +290,12 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     if holds_editor:
         from vitron_nb.editor import load_editor
         editor = load_editor(folder / "editor.safetensors", config, device)
+    animator = None
+    if holds_animator:
+        from vitron_nb.animator import load_animator
+        animator = load_animator(folder / "animator.safetensors", config, device)
     return cls(model.to(device), load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring,
-               editor)
+               editor, animator)
 
 # %% ../nbs/20_pipeline.ipynb #6cc2d65b
 def _from_pil(image, what: str) -> np.ndarray:
@@ -409,7 +435,7 @@ def _inputs(self: Vitron, image=None, video=None, region=None, remember: bool = 
 
 # %% ../nbs/20_pipeline.ipynb #1437d0d5
 _MODULE_TASK: dict[str, str] = {spec.module: key for key, spec in TASKS.items() if spec.module is not None}
-NOT_BUILT: str = "the {module} specialist is not built yet (the video generators come next): the call is in .call, nothing ran"
+NOT_BUILT: str = "the {module} specialist is not built yet: the call is in .call, nothing ran"   # every module of tasks.MODULES is built now
 
 def _boxes_per_frame(reply: str, count: int, n_frames: int) -> list | None:
     "The per-frame boxes of a spatio-temporal answer for all `count` frames (the LLM saw `_llm_frames` of them), or None."
@@ -532,6 +558,45 @@ def _edit(self: Vitron, call: ModuleCall, turn: dict, seed: int = 0) -> tuple:
     return "image", edit_image(self.editor, turn["image"], regions, wanted, steps=EDIT_STEPS, seed=seed), prompt, None
 
 
+# %% ../nbs/20_pipeline.ipynb #bc69fe35
+VIDEO_STEPS: int = 10           # DPM-Solver++ steps for a video call (as the animator's held-out record was measured)
+_STILL_WORDS: tuple = ("still", "stationary", "motionless", "not moving", "stays put", "stand still")
+
+def read_motion(text: str) -> dict:
+    "{motion, speed} an instruction names: a direction (synonyms included) or 'still', read after its verb; speed 'slowly'/'quickly' if said."
+    import re
+    from vitron_nb.world import DIRECTIONS, SPEEDS, SYNONYMS
+    lowered = text.lower()
+    verbs = [m.start() for m in re.finditer(r"\b(mov|slid|go|goe|going|drift|travel|head|run|glid)\w*", lowered)]
+    after = lowered[verbs[0]:] if verbs else lowered
+    def first(names, where):
+        found = [(m.start(), name) for name in names for word in SYNONYMS.get(name, [name]) for m in re.finditer(rf"\b{re.escape(word)}\b", where)]
+        return min(found)[1] if found else None
+    motion = "still" if any(word in lowered for word in _STILL_WORDS) else first(DIRECTIONS, after)
+    return {k: v for k, v in (("motion", motion), ("speed", first(SPEEDS, lowered))) if v is not None}
+
+@patch
+def _animate(self: Vitron, call: ModuleCall, turn: dict, seed: int = 0) -> tuple:
+    "(kind, video, prompt, note) for a video_generation or image_to_video call: the animator moves what the call names as it says."
+    if self.animator is None: return None, None, None, f"the {call.module} specialist is not loaded (Vitron.tiny loads the committed animator)"
+    from vitron_nb.animator import animate, keyframe_video, ANIMATOR_ATTRIBUTES, DEFAULT_SPEED
+    named, moving = parse_attributes(call.instruction), read_motion(call.instruction)
+    if "motion" not in moving:
+        return None, None, None, f"could not read a motion (left, right, up, down or still) from the instruction {call.instruction!r}: nothing made"
+    request = {**{k: named[k] for k in ("colour", "shape", "size") if k in named}, "speed": DEFAULT_SPEED, **moving}
+    said = lambda: ", ".join(f"{k} {request[k]}" for k in ANIMATOR_ATTRIBUTES if k in request)    # what the animator was asked
+    if call.module == "image_to_video":
+        if turn["image"] is None: return None, None, None, "image_to_video needs a picture to set in motion: none was given"
+        return "video", animate(self.animator, [request], turn["image"], steps=VIDEO_STEPS, seed=seed)[0], f"the picture as frame 0; {said()}", None
+    if "colour" not in named or "shape" not in named:
+        return None, None, None, f"could not read a colour and a shape from the instruction {call.instruction!r}: nothing made"
+    if self.video_route not in ("keyframe", "text"): raise VitronError(f"video_route must be 'keyframe' or 'text', got {self.video_route!r}")
+    request = {"size": "medium", **request}      # as the generator's path: a request without a size is drawn medium
+    if self.video_route == "keyframe" and self.generator is not None:
+        video = keyframe_video(self.animator, self.generator, [request], steps=VIDEO_STEPS, seed=seed)[0][0]
+        return "video", video, f"a keyframe drawn by the generator; {said()}", None
+    return "video", animate(self.animator, [request], None, steps=VIDEO_STEPS, seed=seed)[0], f"the words alone; {said()}", None
+
 # %% ../nbs/20_pipeline.ipynb #b9d905b5
 @patch
 def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "") -> ChatResult:
@@ -552,6 +617,7 @@ def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "") -> C
         result.output_kind, result.output, result.prompt, result.note = self._segment(call, turn)
     elif call.module == "image_generation": result.output_kind, result.output, result.note = self._generate(call)
     elif call.module in ("image_editing", "video_editing"): result.output_kind, result.output, result.prompt, result.note = self._edit(call, turn)
+    elif call.module in ("video_generation", "image_to_video"): result.output_kind, result.output, result.prompt, result.note = self._animate(call, turn)
     else: result.prompt, result.note = self._target(call, turn), NOT_BUILT.format(module=call.module)
     return result
 
