@@ -569,6 +569,14 @@ def cmd_train(args) -> int:
             print("seconds per training step:", speed)
             print(f"wrote {export_editor(model, record, speed=speed)}")
         return 0
+    if args.only == "signals":
+        from vitron_nb.signals import signal_recipe
+        command = f"vitron train --only signals --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "") + (" --export" if args.export else "")
+        record = signal_recipe(args.out or "runs/signals", seed=args.seed, export=args.export, steps=args.steps, command=command)
+        from vitron_nb.signals import ablation_table, synergy_table
+        print(ablation_table(record)); print(synergy_table(record))
+        if args.export: print("wrote data_samples/signals/")
+        return 0
     if args.only == "animator":
         from vitron_nb.animator import train_animator, export_animator, ANIMATOR_SETTINGS
         settings = {**ANIMATOR_SETTINGS, **({"steps": args.steps} if args.steps else {})}
@@ -614,7 +622,7 @@ def cmd_train(args) -> int:
         return 0
     if args.only != "evaluator":
         raise VitronError(f"--only {args.only!r}: give all (the whole recipe, the default) or one component; "
-                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, evaluator or vitron (stages 1.1 and 2)")
+                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, signals, evaluator or vitron (stages 1.1 and 2)")
     from vitron_nb.evaluator import train_evaluator, export_evaluator, load_evaluator
     kwargs = dict(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/evaluator", seed=args.seed)
     if args.steps: kwargs["steps"] = args.steps
@@ -709,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
                            "  vitron train --only evaluator --export                  # one component")
     train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
-                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
+                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), signals (stages 1.3 and 3: signal projectors and synergy, measured in each message mode), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
     train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)
