@@ -182,7 +182,7 @@ def test_app_in_a_real_browser(tmp_path):
     assert shown["reply"] == f"Reply: {expected['reply']}"
     assert shown["call"].startswith(f"Call: {expected['call']}")
     assert expected["answer"] in shown["call"]                            # the raw answer, shown under the call
-    assert shown["signals"] == f"Signals: {expected['signals']}" and "none sent" in shown["signals"]
+    assert shown["signals"] == f"Signals: {expected['signals']}" and ("signal embeddings of width" in shown["signals"] or "none sent" in shown["signals"])
     assert shown["output-caption"] == f"Output: {expected['caption']}"
     assert (shown["output"]["width"], shown["output"]["height"], expected["format"]) == (256, 256, "png")
     assert shown["output"]["data"] == expected["data"]                    # the very picture the app draws for this turn

@@ -148,7 +148,7 @@ def test_data_then_eval_a_broken_file(tmp_path):
 
 def test_train_only_known_components():
     code, _, err = run("train", "--only", "diffusion")
-    assert code == 2 and "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, evaluator or vitron" in err
+    assert code == 2 and "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, signals, evaluator or vitron" in err
 
 
 def test_code_commit_names_the_checked_out_commit():

@@ -44,8 +44,8 @@ def listing(folder): return sorted((p.name, p.stat().st_size) for p in folder.it
 def test_round_trip_same_answers_and_tensors_without_unpickling(vitron, saved, example, monkeypatch):
     manifest = json.loads((saved / "manifest.json").read_text())
     held = ("referring.safetensors",) + (("editor.safetensors",) if vitron.editor is not None else ()) + (
-        ("animator.safetensors",) if vitron.animator is not None else ())
-    assert sorted(manifest["files"]) == sorted(REQUIRED_FILES + held)       # no generator held; the referring segmenter, editor and animator are
+        ("animator.safetensors",) if vitron.animator is not None else ()) + (("signals.safetensors",) if vitron.signals is not None else ())
+    assert sorted(manifest["files"]) == sorted(REQUIRED_FILES + held)       # no generator held; the referring segmenter, editor, animator and signals are
     for name, entry in manifest["files"].items():
         data = (saved / name).read_bytes()
         assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -65,6 +65,9 @@ def test_round_trip_same_answers_and_tensors_without_unpickling(vitron, saved, e
     assert (loaded.animator is None) == (vitron.animator is None)
     if vitron.animator is not None:
         for (name, a), b in zip(vitron.animator.state_dict().items(), loaded.animator.state_dict().values()): assert torch.equal(a, b), name
+    assert (loaded.signals is None) == (vitron.signals is None) and loaded.message_mode == vitron.message_mode
+    if vitron.signals is not None:
+        for (name, a), b in zip(vitron.signals.state_dict().items(), loaded.signals.state_dict().values()): assert torch.equal(a, b), name
     question = dict(message="What is in the picture?", image=example.image, max_new_tokens=12)
     before, after = vitron.chat(**question), loaded.chat(**question)
     assert before.answer == after.answer and before.answer
@@ -326,7 +329,7 @@ def test_unreadable_edits_give_notes_not_crashes(vitron, example, vos):
 
 def test_follow_up_uses_the_last_picture_and_mask_and_reset_forgets(vitron, example, vos, monkeypatch):
     script, seen = [], []
-    def scripted(model, examples, max_new_tokens=96):
+    def scripted(model, examples, max_new_tokens=96, logits_processor=None):
         seen.append(examples[0]); return [script.pop(0)]
     monkeypatch.setattr(pipeline, "answer", scripted)
     vitron.reset()
@@ -353,7 +356,7 @@ def test_follow_up_uses_the_last_picture_and_mask_and_reset_forgets(vitron, exam
 
 def test_long_video_is_subsampled_for_the_llm_only(vitron, monkeypatch):
     seen = []
-    monkeypatch.setattr(pipeline, "answer", lambda model, examples, max_new_tokens=96: seen.append(examples[0]) or ["a video"])
+    monkeypatch.setattr(pipeline, "answer", lambda model, examples, max_new_tokens=96, logits_processor=None: seen.append(examples[0]) or ["a video"])
     video = np.random.default_rng(0).integers(0, 255, (20, 48, 40, 3), dtype=np.uint8)
     result = vitron.chat("Describe the video.", video=video, region=(5, 5, 20, 30))
     assert seen[0].video.shape == (vitron.config.n_frames, 64, 64, 3) and result.video.shape == (20, 64, 64, 3)

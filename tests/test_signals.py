@@ -93,3 +93,21 @@ def test_committed_signals_and_record():
         assert len(synergy["points_v_s"]) == len(synergy["labels"]) == synergy["n"] * len(SIGNAL_TASKS)
     trained = json.loads(SIGNALS_PATH.with_suffix(".json").read_text())
     assert trained["synergy_weight"] > 0 and trained["init"] is not None
+
+
+def test_pipeline_sends_signals_in_each_mode():
+    import warnings
+    from vitron_nb.pipeline import Vitron, MESSAGE_MODE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); vitron = Vitron.tiny(device="cpu")
+    assert vitron.signals is not None and vitron.message_mode == MESSAGE_MODE == "hybrid"
+    config = vitron.config
+    drawn = vitron.chat("Draw a large red circle in the top left.")
+    assert drawn.output_kind == "image" and drawn.output.shape == (config.image_size, config.image_size, 3)
+    assert tuple(drawn.signals.shape) == (config.n_signal, config.d_llm) and drawn.call_error is None
+    assert drawn.answer.endswith("".join(f"<signal_{i}>" for i in range(config.n_signal)))
+    vitron.message_mode = "text"; vitron.reset()
+    worded = vitron.chat("Draw a large red circle in the top left.")
+    assert worded.signals is None and worded.output_kind == "image" and worded.answer == drawn.answer
+    vitron.message_mode = "sideways"; vitron.reset()
+    with pytest.raises(VitronError, match="unknown message mode"): vitron.chat("Draw a large red circle in the top left.")

@@ -134,7 +134,7 @@ def signal_summary(result: ChatResult) -> str:
     tokens = len(re.findall(r"<signal_\d+>", result.answer or ""))
     signals = getattr(result, "signals", None)
     if signals is None:
-        return (f"none sent: this pipeline passes the specialist only the call's words and region (no signal embeddings yet); "
+        return (f"none sent: the specialist got the call's words and region only (no signal side loaded, message mode 'text', or no signal run); "
                 f"the answer holds {tokens} <signal_i> token{'s' if tokens != 1 else ''}")
     array = np.asarray(signals.detach().float().cpu() if hasattr(signals, "detach") else signals, dtype=float)
     array = array.reshape(len(array), -1)

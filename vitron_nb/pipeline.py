@@ -22,18 +22,19 @@ from .world import mask_box
 from .editor import box_mask
 
 # %% auto #0
-__all__ = ['SEGMENT_ROUTE', 'VIDEO_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT',
+__all__ = ['SEGMENT_ROUTE', 'MESSAGE_MODE', 'VIDEO_ROUTE', 'PRETRAINED_FORMAT', 'FORMAT_VERSION', 'REQUIRED_FILES', 'NOT_BUILT',
            'GENERATION_STEPS', 'EDIT_STEPS', 'VIDEO_STEPS', 'Vitron', 'expected_shapes', 'read_picture',
            'resize_picture', 'read_video', 'ChatResult', 'read_edit', 'edit_attributes', 'read_motion', 'show_chat']
 
 # %% ../nbs/20_pipeline.ipynb #78db154a
 SEGMENT_ROUTE: str = "instruction"   # the referring segmenter reads a segmentation call's instruction (best through the LLM, measured in 24_referring)
+MESSAGE_MODE: str = "hybrid"         # what a call sends the specialists when the signal side is loaded: text, embeddings or hybrid (26_signals)
 VIDEO_ROUTE: str = "keyframe"        # video_generation: the generator draws frame 0 and the animator moves it (measured best in 25_animator)
 
 class Vitron:
     "VITRON as a product: the understanding model, the segmenter and (optionally) the generator, referring segmenter, editor and animator; `chat` with it, save and load it."
     def __init__(self, model: VitronModel, segmenter, generator=None, trained: bool | None = None, referring=None,
-                 editor=None, animator=None):
+                 editor=None, animator=None, signals=None):
         if not isinstance(model, VitronModel): raise VitronError(f"model must be a model.VitronModel, got {type(model).__name__}")
         size = model.config.image_size
         if not hasattr(segmenter, "image_encoder"): raise VitronError(f"segmenter must be a segment_anything Sam (load_segmenter), got {type(segmenter).__name__}")
@@ -56,6 +57,15 @@ class Vitron:
         if animator is not None and (animator.vitron_config.image_size, animator.vitron_config.n_frames) != (size, model.config.n_frames):
             raise VitronError(f"the animator makes {animator.vitron_config.n_frames} frames of {animator.vitron_config.image_size} px but the model "
                               f"reads {model.config.n_frames} frames of {size} px")
+        if signals is not None and not hasattr(signals, "projectors"):
+            raise VitronError(f"signals must be a signals.Signals (load_signals) or None, got {type(signals).__name__}")
+        if signals is not None and signals.vitron_config.to_dict() != model.config.to_dict():
+            raise VitronError("the signal side was trained for another config than the model's: build both from one config")
+        self.signals = None if signals is None else signals.eval()
+        if signals is not None:
+            from vitron_nb.signals import install_rows
+            install_rows(model, signals)            # the signal tokens' trained rows of the LLM's embeddings
+        self.message_mode: str = MESSAGE_MODE if signals is not None else "text"   # text, embeddings or hybrid
         self.model, self.segmenter, self.generator, self.trained = model.eval(), segmenter.eval(), generator, trained
         self.referring = None if referring is None else referring.eval()
         self.editor = None if editor is None else editor.eval()
@@ -80,7 +90,8 @@ class Vitron:
                 f"segmenter {count(self.segmenter)}, generator {count(self.generator) if self.generator is not None else 'not loaded'}, "
                 f"referring segmenter {count(self.referring) if self.referring is not None else 'not loaded'}, "
                 f"editor {count(self.editor) if self.editor is not None else 'not loaded'}, "
-                f"animator {count(self.animator) if self.animator is not None else 'not loaded'})")
+                f"animator {count(self.animator) if self.animator is not None else 'not loaded'}, "
+                f"signals {count(self.signals) + ' (' + self.message_mode + ' messages)' if self.signals is not None else 'not loaded'})")
 
 # %% ../nbs/20_pipeline.ipynb #335e72ed
 def _committed_model(device=None, seed: int = 0) -> tuple[VitronModel, bool]:
@@ -124,13 +135,19 @@ def from_components(cls: Vitron, model: VitronModel | None = None, segmenter=Non
     if segmenter is None: segmenter = load_segmenter(config=model.config, device=model.device)
     return cls(model, segmenter, generator, trained)
 
+def _committed_signals(model: VitronModel):
+    "The committed signal side (26_signals) if its weights exist and the model is the trained one, else None."
+    from vitron_nb.signals import load_signals, SIGNALS_PATH
+    return load_signals(model=model) if SIGNALS_PATH.is_file() else None
+
 @patch(cls_method=True)
 def tiny(cls: Vitron, device=None, generator: bool = True, seed: int = 0) -> Vitron:
     "The tiny VITRON from the committed weights (trained projectors if `VITRON_TINY` exists, else fresh ones: see `trained`)."
     model, trained = _committed_model(pick_device(device), seed)
     held = _committed_generator(model.config, model.device) if generator else None
     return cls(model, load_segmenter(config=model.config, device=model.device), held, trained, _committed_referring(model.config, model.device),
-               _committed_editor(model.config, model.device), _committed_animator(model.config, model.device))
+               _committed_editor(model.config, model.device), _committed_animator(model.config, model.device),
+               _committed_signals(model) if trained else None)
 
 # %% ../nbs/20_pipeline.ipynb #3b231732
 PRETRAINED_FORMAT: str = "vitron-pretrained"
@@ -158,6 +175,7 @@ def _frozen_parts(self: Vitron) -> dict[str, tuple[str, dict]]:
     if self.referring is not None: parts["referring.safetensors"] = ("referring", self.referring.state_dict())
     if self.editor is not None: parts["editor.safetensors"] = ("editor", self.editor.state_dict())
     if self.animator is not None: parts["animator.safetensors"] = ("animator", self.animator.state_dict())
+    if self.signals is not None: parts["signals.safetensors"] = ("signals", self.signals.state_dict())
     return parts
 
 @patch
@@ -212,7 +230,7 @@ def _read_config(folder: Path) -> tuple[VitronConfig, dict]:
 
 # %% ../nbs/20_pipeline.ipynb #0acc4e19
 def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, tokenizer=None, referring: bool = False,
-                    editor: bool = False, animator: bool = False) -> dict[str, dict[str, tuple]]:
+                    editor: bool = False, animator: bool = False, signals: bool = False) -> dict[str, dict[str, tuple]]:
     "{file: {tensor: shape}} a folder for `config` holds, computed on the meta device (no memory, any preset)."
     from vitron_nb.vision import build_clip
     from vitron_nb.llm import build_llm, add_lora
@@ -237,12 +255,15 @@ def expected_shapes(config: VitronConfig, lora: bool, generator: bool = False, t
         if animator:
             from vitron_nb.animator import build_animator
             parts["animator.safetensors"] = build_animator(config).state_dict()
+        if signals:
+            from vitron_nb.signals import Signals
+            parts["signals.safetensors"] = Signals(config).state_dict()
     return {name: {k: tuple(v.shape) for k, v in state.items()} for name, state in parts.items()}
 
 # %% ../nbs/20_pipeline.ipynb #fedc7feb
 _KINDS = {"clip.safetensors": "clip", "llm.safetensors": "llm", "vitron.safetensors": "vitron", "segmenter.safetensors": "segmenter",
           "generator.safetensors": "generator", "referring.safetensors": "referring",
-          "editor.safetensors": "editor", "animator.safetensors": "animator"}
+          "editor.safetensors": "editor", "animator.safetensors": "animator", "signals.safetensors": "signals"}
 
 def _check_shapes(folder: Path, config: VitronConfig, expected: dict) -> None:
     "Refuse a file of another kind, or whose tensors' names or shapes differ from what `config` implies (naming both shapes)."
@@ -273,7 +294,7 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     holds_referring, holds_editor, holds_animator = ("referring.safetensors" in files, "editor.safetensors" in files,
                                                      "animator.safetensors" in files)
     _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring, holds_editor,
-                                                  holds_animator))
+                                                  holds_animator, "signals.safetensors" in files))
     device = pick_device(device)
     model = VitronModel(config, load_clip(folder / "clip.safetensors", config, device), load_llm(folder / "llm.safetensors", config, device), tokenizer)
     if info.get("lora"): model.llm = add_lora(model.llm, config)
@@ -294,8 +315,13 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     if holds_animator:
         from vitron_nb.animator import load_animator
         animator = load_animator(folder / "animator.safetensors", config, device)
-    return cls(model.to(device), load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring,
-               editor, animator)
+    model = model.to(device)
+    signals = None
+    if "signals.safetensors" in files:
+        from vitron_nb.signals import load_signals
+        signals = load_signals(folder / "signals.safetensors", model=model)
+    return cls(model, load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring,
+               editor, animator, signals)
 
 # %% ../nbs/20_pipeline.ipynb #6cc2d65b
 def _from_pil(image, what: str) -> np.ndarray:
@@ -389,6 +415,7 @@ class ChatResult:
     region: Region | None = None           # the user's region, normalised
     prompt: object = None                  # what the specialist was prompted with (a box, a Region, or words saying what it read), or None
     from_history: bool = False             # the picture came from an earlier turn
+    signals: object = None                 # the signal features (n_signal x d_llm tensor) the call sent the specialist, or None
 
     def __repr__(self):
         out = None if self.output is None else (self.output if self.output_kind == "box" else f"<{self.output_kind} {np.shape(self.output)}>")
@@ -454,16 +481,22 @@ def _target(self: Vitron, call: ModuleCall, turn: dict):
     return None
 
 @patch
-def _segment(self: Vitron, call: ModuleCall, turn: dict) -> tuple:
-    "(kind, masks, prompt, note) for a segmentation call: by the referring segmenter from the call (`segment_route`) when it is loaded and no region was drawn, else prompted by `_target`."
+def _segment(self: Vitron, call: ModuleCall, turn: dict, signal=None) -> tuple:
+    """(kind, masks, prompt, note) for a segmentation call: by the referring segmenter from the call (`segment_route`; with the call's
+    `signal` features and the signal side loaded, in `message_mode`) when it is loaded and no region was drawn, else prompted by `_target`."""
     if turn["image"] is None: return None, None, None, f"{call.module} needs a picture or a video: none was given"
     if self.referring is not None and turn["region"] is None and not turn["from_history"]:
         from vitron_nb.referring import route_mask, ROUTES
         if self.segment_route not in ROUTES: raise VitronError(f"segment_route must be one of {ROUTES}, got {self.segment_route!r}")
-        found = route_mask(self.referring, self.model.clip, turn["image"], call, self.segment_route)
+        if signal is not None and self.signals is not None and self.segment_route == "instruction" and self.message_mode != "text":
+            from vitron_nb.signals import segment_in_mode
+            found = segment_in_mode(self.referring, self.model.clip, self.signals, turn["image"], dict(call=call, v=signal), self.message_mode)
+        else: found = route_mask(self.referring, self.model.clip, turn["image"], call, self.segment_route)
         if found is not None and found.any():
             read = {"instruction": f"the call's instruction {call.instruction!r}", "box": call.region,
                     "both": f"the call's instruction {call.instruction!r} and its box"}[self.segment_route]
+            if signal is not None and self.signals is not None and self.segment_route == "instruction" and self.message_mode != "text":
+                read = {"embeddings": "the call's signal embeddings", "hybrid": f"the call's instruction {call.instruction!r} and its signal embeddings"}[self.message_mode]
             if turn["video"] is not None: return "masks", track(self.segmenter, turn["video"], Region("mask", mask=found)), read, None
             return "mask", found, read, None
     prompt = self._target(call, turn)
@@ -481,10 +514,16 @@ def _position(text: str) -> str | None:
     return next((name for name in POSITIONS if any(word in lowered for word in [name, *SYNONYMS.get(name, [])])), None)
 
 @patch
-def _generate(self: Vitron, call: ModuleCall, seed: int = 0) -> tuple:
-    "(kind, picture, note) for an image_generation call: the generator draws the colour, shape, size and position named."
+def _generate(self: Vitron, call: ModuleCall, seed: int = 0, signal=None) -> tuple:
+    """(kind, picture, note) for an image_generation call: the generator draws the colour, shape, size and position named (with the
+    call's `signal` features and the signal side loaded, conditioned in `message_mode`)."""
     if self.generator is None: return None, None, "the image_generation specialist is not loaded (Vitron.tiny(generator=True) loads it)"
     from vitron_nb.generator import generate
+    if signal is not None and self.signals is not None and self.message_mode != "text":
+        from vitron_nb.signals import condition_in_mode
+        vector = condition_in_mode(self.generator, self.signals, dict(call=call, v=signal), self.message_mode)
+        if vector is None: return None, None, f"neither the instruction {call.instruction!r} nor the signal could be read: nothing drawn"
+        return "image", generate(self.generator, None, steps=GENERATION_STEPS, seed=seed, vectors=vector[None])[0], None
     named = parse_attributes(call.instruction)
     if "colour" not in named or "shape" not in named:
         return None, None, f"could not read a colour and a shape from the instruction {call.instruction!r}: nothing drawn"
@@ -599,11 +638,12 @@ def _animate(self: Vitron, call: ModuleCall, turn: dict, seed: int = 0) -> tuple
 
 # %% ../nbs/20_pipeline.ipynb #b9d905b5
 @patch
-def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "") -> ChatResult:
-    "`execute` on a checked turn (see `_inputs`)."
-    parsed = parse_answer(answer_text, n_signal=0)
+def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "", signal=None) -> ChatResult:
+    "`execute` on a checked turn (see `_inputs`); `signal`: the call's signal features, if the answer sent them (used unless `message_mode` is 'text')."
+    signal = signal if self.message_mode != "text" else None
+    parsed = parse_answer(answer_text, n_signal=self.config.n_signal if "<signal_" in answer_text else 0)   # a call without signals is text only
     result = ChatResult(message, parsed.reply, answer_text, parsed.call, parsed.error, picture=turn["image"], video=turn["video"],
-                        region=turn["region"], from_history=turn["from_history"])
+                        region=turn["region"], from_history=turn["from_history"], signals=signal)
     call = parsed.call
     if call is None:
         if turn["video"] is not None and (boxes := _boxes_per_frame(parsed.reply, len(turn["video"]), self.config.n_frames)) is not None:
@@ -614,8 +654,8 @@ def _execute(self: Vitron, answer_text: str, turn: dict, message: str = "") -> C
         return result
     result.task = _MODULE_TASK[call.module]
     if call.module in ("image_segmentation", "video_segmentation"):
-        result.output_kind, result.output, result.prompt, result.note = self._segment(call, turn)
-    elif call.module == "image_generation": result.output_kind, result.output, result.note = self._generate(call)
+        result.output_kind, result.output, result.prompt, result.note = self._segment(call, turn, signal)
+    elif call.module == "image_generation": result.output_kind, result.output, result.note = self._generate(call, signal=signal)
     elif call.module in ("image_editing", "video_editing"): result.output_kind, result.output, result.prompt, result.note = self._edit(call, turn)
     elif call.module in ("video_generation", "image_to_video"): result.output_kind, result.output, result.prompt, result.note = self._animate(call, turn)
     else: result.prompt, result.note = self._target(call, turn), NOT_BUILT.format(module=call.module)
@@ -662,11 +702,29 @@ def chat(self: Vitron, message: str, image=None, video=None, region=None, max_ne
     if needed > self.config.max_seq_len:
         raise VitronError(f"message too long: the prompt and up to {max_new_tokens} answer tokens need {needed} positions, "
                           f"the model reads {self.config.max_seq_len}; shorten the message")
-    result = self._execute(answer(self.model, [example], max_new_tokens)[0], turn, message=text)
+    said = answer(self.model, [example], max_new_tokens, logits_processor=self._grammar())[0]
+    result = self._execute(said, turn, message=text, signal=self._signal_features(example, said))
     self._remember(result)
     return result
 
 # %% ../nbs/20_pipeline.ipynb #18482042
+@patch
+def _grammar(self: Vitron):
+    "The logits processors `chat` answers under: the signal grammar when the signal side is loaded, else none."
+    if self.signals is None: return None
+    from transformers import LogitsProcessorList
+    from vitron_nb.signals import SignalGrammar
+    return LogitsProcessorList([SignalGrammar(self.model.tokenizer, self.config.n_signal)])
+
+@patch
+def _signal_features(self: Vitron, example: Example, said: str):
+    "The signal features (n_signal x d_llm) of an answer that ends its call with the whole signal run, or None."
+    if self.signals is None or "<signal_" not in said: return None
+    from vitron_nb.signals import signal_states
+    with torch.no_grad():
+        _, states, rows = signal_states(self.model, [example], [said])
+        return self.signals.features(states)[0] if len(rows) else None
+
 @patch
 def _remember(self: Vitron, result: ChatResult) -> None:
     "Add the turn to the history; keep its picture (a drawn or edited one included), its mask (a video's first-frame mask) and the object it names."
