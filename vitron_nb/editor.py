@@ -387,7 +387,7 @@ def routed_edits(vitron, n: int = 50, n_videos: int = 20, split: str = "test", s
     from vitron_nb.referring import ROUTES
     evaluator = evaluator if evaluator is not None else load_evaluator(device="cpu")
     images, videos = make_examples(["image_edit"], n, split, vitron.config, seed), make_examples(["video_edit"], n_videos, split, vitron.config, seed)
-    texts = answer(vitron.model, images + videos)
+    texts = answer(vitron.model, images + videos, logits_processor=vitron._grammar())   # as chat answers
     calls = [split_answer(text)[1] for text in texts]
     wanted = [e.call.module for e in images + videos]
     out, before = dict(split=split, seed=seed, n_images=n, n_videos=n_videos, segment_route=vitron.segment_route,
