@@ -39,3 +39,9 @@ def test_every_notebook_has_a_measured_cost():
     assert not measured - notebooks, f"costs of notebooks that no longer exist {sorted(measured - notebooks)}: {hint}"
     failed = [c["notebook"] for c in costs if not c["ok"]]
     assert not failed, f"these notebooks failed when measured: {failed}: fix them and {hint}"
+
+
+def test_readme_results_table_is_the_committed_records():
+    from vitron_nb.bench import results_table
+    assert results_table() in markdown_tables((ROOT / "README.md").read_text()), (
+        "README.md's task table differs from the committed records: put `results_table()` in nbs/index.ipynb and run `make readme`")

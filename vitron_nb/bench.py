@@ -10,8 +10,9 @@ import torch
 from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
-__all__ = ['matmul_flops', 'timed', 'llm_step_benchmark', 'latency', 'stage_step_benchmark', 'peak_memory_mb', 'run_benchmark',
-           'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table']
+__all__ = ['FLOORS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency', 'stage_step_benchmark', 'peak_memory_mb',
+           'run_benchmark', 'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'results_rows',
+           'results_table']
 
 # %% ../nbs/15_bench.ipynb #3d807593
 def matmul_flops(size: int = 1024, repeats: int = 20, device=None) -> float:
@@ -169,3 +170,49 @@ def notebook_table(costs: list[dict]) -> str:
     rows.append(f"| all {len(costs)} | {sum(c['wall_seconds'] for c in ok):.0f} s | {sum(c['cpu_seconds'] for c in ok):.0f} s | "
                 f"{max((c['peak_mb'] for c in ok), default=0):.0f} MB (largest) |")
     return "\n".join(rows)
+
+# %% ../nbs/15_bench.ipynb #5aafe905
+FLOORS: dict[str, float] = {"ref_seg": 0.80, "vos": 0.75, "t2i": 0.80, "t2v": 0.60, "i2v": 0.60, "image_edit": 0.75, "video_edit": 0.60,
+                            "routing": 0.98}   # issue 4's floors; the understanding floors are model.UNDERSTANDING's
+
+def results_rows(folder=None) -> list[dict]:
+    """One row per task (and routing) from the committed records in `folder` (default DATA_SAMPLES): task, metric, routed (through
+    the LLM, None if not measured), oracle (the specialist given the true call, None for understanding tasks), floor, record."""
+    import json
+    from pathlib import Path
+    from vitron_nb.core import DATA_SAMPLES
+    from vitron_nb.model import UNDERSTANDING
+    folder = Path(folder) if folder is not None else DATA_SAMPLES
+    read = lambda path: json.loads((folder / path).read_text())
+    understanding = read("vitron-tiny/metrics.json")["understanding"]
+    test, paraphrased = understanding["test"]["all"], understanding["paraphrases"]["all"]
+    ablation = read("signals/ablation.json")["arms"]["with_synergy"]["ablation"]
+    edits, video = read("editor/routed.json")["instruction"], read("animator/animator.json")["metrics"]
+    rows = [dict(task=task, metric=metric, routed=test[task][metric], oracle=None, floor=floor, record="vitron-tiny/metrics.json")
+            for task, (metric, floor) in UNDERSTANDING.items()]
+    rows += [dict(task="ref_seg", metric="cIoU", routed=ablation["hybrid"]["ref_seg_ciou"], oracle=ablation["oracle"]["ref_seg_ciou"]),
+             dict(task="vos", metric="J&F", routed=ablation["hybrid"]["vos_jf"], oracle=ablation["oracle"]["vos_jf"]),
+             dict(task="t2i", metric="all attributes right", routed=ablation["hybrid"]["t2i_accuracy"]["all"], oracle=ablation["oracle"]["t2i_accuracy"]["all"])]
+    for row in rows[-3:]: row["record"] = "signals/ablation.json (hybrid)"
+    for task, key in (("t2v", "t2v_keyframe"), ("i2v", "i2v")):
+        for metric in ("attribute_accuracy", "motion_accuracy"):
+            rows.append(dict(task=task, metric=metric.replace("_", " "), routed=None, oracle=video[key][metric]["all"], record="animator/animator.json"))
+    rows += [dict(task="image_edit", metric="changed as asked", routed=edits["routed"]["image"]["changed"], oracle=edits["oracle"]["image"]["changed"]),
+             dict(task="video_edit", metric="changed in every frame", routed=edits["routed"]["video"]["changed_every_frame"],
+                  oracle=edits["oracle"]["video"]["changed_every_frame"]),
+             dict(task="routing", metric="right module, valid call", routed=test["routing"]["accuracy"], oracle=None, record="vitron-tiny/metrics.json"),
+             dict(task="routing", metric="the same, hand-written paraphrases", routed=paraphrased["routing"]["accuracy"], oracle=None,
+                  record="vitron-tiny/metrics.json")]
+    for row in rows[-4:-2]: row["record"] = "editor/routed.json"
+    for row in rows: row.setdefault("floor", FLOORS.get(row["task"]))
+    return rows
+
+def results_table(folder=None) -> str:
+    "`results_rows` as a markdown table, with the routed / oracle ratio."
+    out = ["| task | metric | through the LLM | specialist, true call | ratio | floor | record |", "|---|---|---|---|---|---|---|"]
+    shown = lambda v: "not measured" if v is None else f"{v:.2f}"
+    for r in results_rows(folder):
+        ratio = f"{r['routed'] / r['oracle']:.2f}" if r["routed"] is not None and r["oracle"] else ""
+        oracle = "(the LLM is the specialist)" if r["oracle"] is None and r["routed"] is not None else shown(r["oracle"])
+        out.append(f"| {r['task']} | {r['metric']} | {shown(r['routed'])} | {oracle} | {ratio} | {r['floor']:.2f} | `{r['record']}` |")
+    return "\n".join(out)
