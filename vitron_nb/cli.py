@@ -156,7 +156,8 @@ def describe_output(result, size: tuple[int, int] | None = None) -> str:
         return f"a {out.shape[1]} x {out.shape[0]} picture edited by the editor, {changed} px changed ({100 * changed / out[..., 0].size:.1f}%)"
     if kind == "image": return f"a {out.shape[1]} x {out.shape[0]} picture drawn by the generator"
     if kind == "video" and result.call is not None and result.call.module in ("video_generation", "image_to_video"):
-        source = "the picture" if result.call.module == "image_to_video" else "the words"
+        keyframe = isinstance(result.prompt, str) and result.prompt.startswith("a keyframe")
+        source = "the picture" if result.call.module == "image_to_video" else "a keyframe the generator drew" if keyframe else "the words"
         return f"a {len(out)}-frame {out.shape[2]} x {out.shape[1]} video made by the animator from {source}"
     if kind == "video":
         changed = (out != result.video).any(-1).reshape(len(out), -1).sum(1) if result.video is not None else np.zeros(len(out))
