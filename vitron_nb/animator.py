@@ -13,7 +13,7 @@ from .core import VitronConfig, VitronError, DATA_SAMPLES, pick_device, set_seed
 from . import core
 from .world import COLOURS, SHAPES, SIZES, SPEEDS, POSITIONS, HELD_OUT, sample_attributes, target_scene
 from .evaluator import MOTIONS
-from .generator import (condition_ids, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors,
+from .generator import (condition_ids, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _resume,
                                  _split_scores)
 
 # %% auto #0
@@ -230,11 +230,7 @@ def train_animator(config: VitronConfig | None = None, out_dir="runs/animator", 
     model = build_animator(config).to(device).train()
     optimizer, ema = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01), _ema(model)
     path, losses, start, spent = Path(out_dir) / "checkpoint.safetensors", [], 0, 0.0
-    if resume and path.exists():
-        tensors, metadata = core.load_checkpoint(path, "animator-checkpoint", optimizer, config=config)
-        core.load_state(model, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, path, "animator")
-        ema.shadow_params = [tensors[f"ema.{name}"].clone() for name, _ in model.named_parameters()]
-        start, losses, spent = metadata["step"], metadata["losses"], metadata.get("train_seconds", 0.0); ema.optimization_step = start
+    if resume and path.exists(): start, losses, spent = _resume(path, "animator", model, optimizer, ema, config)
     end, began = min(steps, stop_at or steps), time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="animator", mininterval=10)
     for step in bar:
@@ -257,26 +253,13 @@ ANIMATOR_PATH: Path = DATA_SAMPLES / "animator" / "animator.safetensors"
 
 def save_animator(model: Animator, path=ANIMATOR_PATH, record: dict | None = None) -> Path:
     "Write float16 weights to `path` and a JSON beside them (the record: metrics, seed, steps; config, sizes, parameters)."
-    path = Path(path)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    save_tensors(state, path, {"kind": "animator", "config": model.vitron_config.to_dict(), "dtype": "float16"})
-    write_json(path.with_suffix(".json"), {**(record or {}), "dtype": "float16", "config": model.vitron_config.to_dict(),
-                                           "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in animator_sizes(model.vitron_config).items()},
-                                           "parameters": sum(p.numel() for p in model.parameters())})
-    return path
+    sizes = {k: list(v) if isinstance(v, tuple) else v for k, v in animator_sizes(model.vitron_config).items()}
+    return core.save_half(model, path, "animator", record, sizes=sizes)
 
 def load_animator(path=None, config: VitronConfig | None = None, device=None) -> Animator:
     "The frozen animator (eval, no gradients) from exported weights (default `ANIMATOR_PATH`) or a checkpoint's EMA weights."
-    path = Path(path) if path is not None else ANIMATOR_PATH
-    tensors, metadata = core.read_weights(path, "animator", "animator", "train it with `vitron train --only animator` (notebook 25_animator)")
-    if any(k.startswith("ema.") for k in tensors):            # a training checkpoint: sample with its EMA weights
-        tensors = {**{k: v for k, v in tensors.items() if not k.startswith("ema.")},
-                   **{k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}}
-    stored = metadata.get("config")
-    model = build_animator(config or VitronConfig.from_dict(json.loads(stored) if isinstance(stored, str) else stored))
-    core.load_state(model, {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, path, "animator")
-    for parameter in model.parameters(): parameter.requires_grad_(False)
-    return model.to(pick_device(device)).eval()
+    return core.load_frozen(build_animator, Path(path) if path is not None else ANIMATOR_PATH, "animator", "animator",
+                            "train it with `vitron train --only animator` (notebook 25_animator)", config, device)
 
 # %% ../nbs/25_animator.ipynb #aa02b1f5
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -13,8 +13,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'VitronConfig', 'preset_table', 'pick_device', 'set_seed',
            'warmup_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'write_json', 'save_tensors', 'read_header',
-           'load_tensors', 'save_module', 'load_state', 'read_weights', 'load_module', 'save_checkpoint',
-           'load_checkpoint']
+           'load_tensors', 'save_module', 'load_state', 'read_weights', 'save_half', 'load_frozen', 'load_module',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #fc764dec
 class VitronError(ValueError):
@@ -263,6 +263,28 @@ def read_weights(path, kind: str, what: str | None = None, missing_hint: str = "
     elif metadata.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {metadata.get('kind', 'unlabelled')!r} model, not the {what}")
     return tensors, metadata
+
+def save_half(module, path, kind: str, record: dict | None = None, **extra) -> Path:
+    """Write `module`'s weights to `path` as float16 safetensors of `kind` (with its `vitron_config`), and beside them a JSON:
+    `record`, the dtype, the config, `extra` and the parameter count. The specialists' export format."""
+    path, config = Path(path), module.vitron_config.to_dict()
+    state = {k: v.half() if v.is_floating_point() else v for k, v in module.state_dict().items()}
+    save_tensors(state, path, {"kind": kind, "config": config, "dtype": "float16"})
+    write_json(path.with_suffix(".json"), {**(record or {}), "dtype": "float16", "config": config, **extra,
+                                           "parameters": sum(p.numel() for p in module.parameters())})
+    return path
+
+def load_frozen(build, path, kind: str, what: str | None = None, missing_hint: str = "", config=None, device=None):
+    """A frozen module (eval mode, no gradients, on `device`) from `save_half`'s file or a training checkpoint of `kind` (its EMA
+    weights when it keeps them): `build(config)`, with `config` or the file's own, then the weights, checked by `load_state`."""
+    tensors, metadata = read_weights(path, kind, what, missing_hint)
+    if any(k.startswith("ema.") for k in tensors):            # a training checkpoint: its EMA weights stand in for the model's
+        tensors = {**{k: v for k, v in tensors.items() if not k.startswith("ema.")}, **{k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}}
+    stored = metadata.get("config")
+    module = build(config or VitronConfig.from_dict(json.loads(stored) if isinstance(stored, str) else stored))
+    load_state(module, tensors, path, what or kind)
+    for parameter in module.parameters(): parameter.requires_grad_(False)
+    return module.to(pick_device(device)).eval()
 
 def load_module(module, path, kind: str):
     "Load weights saved by `save_module` into `module`, naming any missing, unexpected or mis-shaped tensor."

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .core import VitronConfig, VitronError, DATA_SAMPLES, pick_device, set_seed, save_tensors, write_json, warmup_cosine
 from . import core
 from .world import COLOURS, SHAPES, canonical, sample_scene, mask_box
-from .generator import Generator, condition_ids, generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _split_scores
+from .generator import Generator, condition_ids, generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _resume, _split_scores
 
 # %% auto #0
 __all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_PATH', 'ROUTED_PATH',
@@ -211,11 +211,7 @@ def train_editor(config: VitronConfig | None = None, out_dir="runs/editor", step
     editor = build_editor(config).to(device).train()
     optimizer, ema = torch.optim.AdamW(editor.parameters(), lr=lr, weight_decay=0.01), _ema(editor)
     path, losses, start, spent = Path(out_dir) / "checkpoint.safetensors", [], 0, 0.0
-    if resume and path.exists():
-        tensors, metadata = core.load_checkpoint(path, "editor-checkpoint", optimizer, config=config)
-        core.load_state(editor, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, path, "editor")
-        ema.shadow_params = [tensors[f"ema.{name}"].clone() for name, _ in editor.named_parameters()]
-        start, losses, spent = metadata["step"], metadata["losses"], metadata.get("train_seconds", 0.0); ema.optimization_step = start
+    if resume and path.exists(): start, losses, spent = _resume(path, "editor", editor, optimizer, ema, config)
     end, began = min(steps, stop_at or steps), time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="editor", mininterval=10)
     for step in bar:
@@ -237,24 +233,12 @@ EDITOR_PATH: Path = DATA_SAMPLES / "editor" / "editor.safetensors"
 
 def save_editor(editor: Editor, path=EDITOR_PATH, record: dict | None = None) -> Path:
     "Write float16 weights to `path` and a JSON beside them (the record: metrics, seed, steps; config, sizes, parameters)."
-    path = Path(path)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in editor.state_dict().items()}
-    save_tensors(state, path, {"kind": "editor", "config": editor.vitron_config.to_dict(), "dtype": "float16"})
-    write_json(path.with_suffix(".json"), {**(record or {}), "dtype": "float16", "config": editor.vitron_config.to_dict(),
-                                           "in_channels": EDIT_CHANNELS, "parameters": sum(p.numel() for p in editor.parameters())})
-    return path
+    return core.save_half(editor, path, "editor", record, in_channels=EDIT_CHANNELS)
 
 def load_editor(path=None, config: VitronConfig | None = None, device=None) -> Editor:
     "The frozen editor (eval, no gradients) from exported weights (default `EDITOR_PATH`) or a checkpoint's EMA weights."
-    path = Path(path) if path is not None else EDITOR_PATH
-    tensors, metadata = core.read_weights(path, "editor", "editor", "train it with `vitron train --only editor` (notebook 23_editor)")
-    if any(k.startswith("ema.") for k in tensors):
-        tensors = {**{k: v for k, v in tensors.items() if not k.startswith("ema.")}, **{k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}}
-    stored = metadata.get("config")
-    editor = build_editor(config or VitronConfig.from_dict(json.loads(stored) if isinstance(stored, str) else stored))
-    core.load_state(editor, tensors, path, "editor")
-    for parameter in editor.parameters(): parameter.requires_grad_(False)
-    return editor.to(pick_device(device)).eval()
+    return core.load_frozen(build_editor, Path(path) if path is not None else EDITOR_PATH, "editor", "editor",
+                            "train it with `vitron train --only editor` (notebook 23_editor)", config, device)
 
 # %% ../nbs/23_editor.ipynb #61ac0bcd
 def _image_regions(examples, segmenter) -> np.ndarray:

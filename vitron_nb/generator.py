@@ -161,6 +161,14 @@ def _checkpoint_tensors(model: Generator, ema) -> dict:
     names = [name for name, _ in model.named_parameters()]
     return {**model.state_dict(), **{f"ema.{name}": value for name, value in zip(names, ema.shadow_params)}}
 
+def _resume(path, kind: str, model, optimizer, ema, config) -> tuple[int, list, float]:
+    "Restore model, optimizer and EMA from `_checkpoint_tensors`' checkpoint of `kind` at `path`: (step, losses, seconds trained)."
+    tensors, metadata = core.load_checkpoint(path, f"{kind}-checkpoint", optimizer, config=config)
+    core.load_state(model, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, path, kind)
+    ema.shadow_params = [tensors[f"ema.{name}"].clone() for name, _ in model.named_parameters()]
+    ema.optimization_step = metadata["step"]
+    return metadata["step"], metadata["losses"], metadata.get("train_seconds", 0.0)
+
 # %% ../nbs/19_generator.ipynb #0c37f02e
 def train_generator(config: VitronConfig | None = None, out_dir="runs/generator", steps: int = 1400, batch_size: int = 64,
                     seed: int = 0, resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = 2e-3,
@@ -174,11 +182,7 @@ def train_generator(config: VitronConfig | None = None, out_dir="runs/generator"
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     ema = _ema(model)
     path, losses, start, spent = Path(out_dir) / "checkpoint.safetensors", [], 0, 0.0
-    if resume and path.exists():
-        tensors, metadata = core.load_checkpoint(path, "generator-checkpoint", optimizer, config=config)
-        core.load_state(model, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, path, "generator")
-        ema.shadow_params = [tensors[f"ema.{name}"].clone() for name, _ in model.named_parameters()]
-        start, losses, spent = metadata["step"], metadata["losses"], metadata.get("train_seconds", 0.0); ema.optimization_step = start
+    if resume and path.exists(): start, losses, spent = _resume(path, "generator", model, optimizer, ema, config)
     end, began = min(steps, stop_at or steps), time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="generator", mininterval=10)
     for step in bar:
@@ -202,26 +206,13 @@ GENERATOR_PATH: Path = DATA_SAMPLES / "generator" / "generator.safetensors"
 
 def save_generator(model: Generator, path=GENERATOR_PATH, record: dict | None = None) -> Path:
     "Write float16 weights to `path` and a JSON beside them (the record: metrics, seed, steps; config, sizes, parameters)."
-    path = Path(path)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    save_tensors(state, path, {"kind": "generator", "config": model.vitron_config.to_dict(), "dtype": "float16"})
-    write_json(path.with_suffix(".json"), {**(record or {}), "dtype": "float16", "config": model.vitron_config.to_dict(),
-                                           "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in generator_sizes(model.vitron_config).items()},
-                                           "parameters": sum(p.numel() for p in model.parameters())})
-    return path
+    sizes = {k: list(v) if isinstance(v, tuple) else v for k, v in generator_sizes(model.vitron_config).items()}
+    return core.save_half(model, path, "generator", record, sizes=sizes)
 
 def load_generator(path=None, config: VitronConfig | None = None, device=None) -> Generator:
     "The frozen generator (eval, no gradients) from exported weights (default `GENERATOR_PATH`) or a checkpoint's EMA weights."
-    path = Path(path) if path is not None else GENERATOR_PATH
-    tensors, metadata = core.read_weights(path, "generator", "generator", "train it with `train_generator` (notebook 19_generator)")
-    if any(k.startswith("ema.") for k in tensors):            # a training checkpoint: sample with its EMA weights
-        tensors = {**{k: v for k, v in tensors.items() if not k.startswith("ema.")},
-                   **{k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}}
-    stored = metadata.get("config")
-    model = build_generator(config or VitronConfig.from_dict(json.loads(stored) if isinstance(stored, str) else stored))
-    core.load_state(model, tensors, path, "generator")
-    for parameter in model.parameters(): parameter.requires_grad_(False)
-    return model.to(pick_device(device)).eval()
+    return core.load_frozen(build_generator, Path(path) if path is not None else GENERATOR_PATH, "generator", "generator",
+                            "train it with `train_generator` (notebook 19_generator)", config, device)
 
 # %% ../nbs/19_generator.ipynb #2f0f0189
 def _split_scores(values, unseen) -> dict:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_pipeline.ipynb #7f79f2fc
 from __future__ import annotations
-import hashlib, json, math, warnings
+import hashlib, importlib, json, math, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -280,6 +280,10 @@ def _check_shapes(folder: Path, config: VitronConfig, expected: dict) -> None:
                                   + ". Are the config and the weights from different presets?")
 
 # %% ../nbs/20_pipeline.ipynb #447f7886
+_SPECIALIST_LOADERS: dict = {"generator": ("vitron_nb.generator", "load_generator"), "referring": ("vitron_nb.referring", "load_referring"),
+                             "editor": ("vitron_nb.editor", "load_editor"), "animator": ("vitron_nb.animator", "load_animator")}
+# the optional specialists a folder may hold: name (file stem) -> (module, loader taking (path, config, device))
+
 @patch(cls_method=True)
 def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     "Load what `save_pretrained` wrote, refusing (naming the file) a missing, truncated, corrupt or mismatched one."
@@ -290,38 +294,22 @@ def from_pretrained(cls: Vitron, folder, device=None) -> Vitron:
     files = _check_manifest(folder)
     config, info = _read_config(folder)
     tokenizer = load_tokenizer(folder / "tokenizer.json")
-    holds_generator = "generator.safetensors" in files
-    holds_referring, holds_editor, holds_animator = ("referring.safetensors" in files, "editor.safetensors" in files,
-                                                     "animator.safetensors" in files)
-    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds_generator, tokenizer, holds_referring, holds_editor,
-                                                  holds_animator, "signals.safetensors" in files))
+    holds = {name: f"{name}.safetensors" in files for name in (*_SPECIALIST_LOADERS, "signals")}
+    _check_shapes(folder, config, expected_shapes(config, bool(info.get("lora")), holds["generator"], tokenizer, holds["referring"],
+                                                  holds["editor"], holds["animator"], holds["signals"]))
     device = pick_device(device)
     model = VitronModel(config, load_clip(folder / "clip.safetensors", config, device), load_llm(folder / "llm.safetensors", config, device), tokenizer)
     if info.get("lora"): model.llm = add_lora(model.llm, config)
     model.load_state_dict(load_tensors(folder / "vitron.safetensors", "vitron")[0], strict=False)   # names and shapes checked above
-    generator = None
-    if holds_generator:
-        from vitron_nb.generator import load_generator
-        generator = load_generator(folder / "generator.safetensors", config, device)
-    referring = None
-    if holds_referring:
-        from vitron_nb.referring import load_referring
-        referring = load_referring(folder / "referring.safetensors", config, device)
-    editor = None
-    if holds_editor:
-        from vitron_nb.editor import load_editor
-        editor = load_editor(folder / "editor.safetensors", config, device)
-    animator = None
-    if holds_animator:
-        from vitron_nb.animator import load_animator
-        animator = load_animator(folder / "animator.safetensors", config, device)
+    loaded = {name: getattr(importlib.import_module(module), loader)(folder / f"{name}.safetensors", config, device) if holds[name] else None
+              for name, (module, loader) in _SPECIALIST_LOADERS.items()}
     model = model.to(device)
     signals = None
-    if "signals.safetensors" in files:
+    if holds["signals"]:
         from vitron_nb.signals import load_signals
-        signals = load_signals(folder / "signals.safetensors", model=model)
-    return cls(model, load_segmenter(folder / "segmenter.safetensors", config, device), generator, info.get("trained"), referring,
-               editor, animator, signals)
+        signals = load_signals(folder / "signals.safetensors", model=model)       # installs the signal tokens' rows in the LLM
+    return cls(model, load_segmenter(folder / "segmenter.safetensors", config, device), loaded["generator"], info.get("trained"),
+               loaded["referring"], loaded["editor"], loaded["animator"], signals)
 
 # %% ../nbs/20_pipeline.ipynb #6cc2d65b
 def _from_pil(image, what: str) -> np.ndarray:

@@ -204,21 +204,12 @@ def train_referring(config: VitronConfig | None = None, out_dir="runs/referring"
 # %% ../nbs/24_referring.ipynb #4fd9616b
 def save_referring(model: ReferringSegmenter, path=REFERRING_PATH, record: dict | None = None) -> Path:
     "Write float16 weights to `path` and a JSON record beside them."
-    path = Path(path)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    save_tensors(state, path, {"kind": "referring", "config": model.vitron_config.to_dict(), "dtype": "float16"})
-    write_json(path.with_suffix(".json"), {**(record or {}), "dtype": "float16", "config": model.vitron_config.to_dict(),
-                                           "text_prompt_tokens": TEXT_PROMPT_TOKENS, "parameters": sum(p.numel() for p in model.parameters())})
-    return path
+    return core.save_half(model, path, "referring", record, text_prompt_tokens=TEXT_PROMPT_TOKENS)
 
 def load_referring(path=None, config: VitronConfig | None = None, device=None) -> ReferringSegmenter:
     "The frozen referring segmenter (eval mode, no gradients) from exported weights (default `REFERRING_PATH`) or a checkpoint."
-    path = Path(path) if path is not None else REFERRING_PATH
-    tensors, meta = core.read_weights(path, "referring", "referring segmenter", "train it with `vitron train --only referring`")
-    model = build_referring(config or VitronConfig.from_dict(json.loads(meta["config"])))
-    core.load_state(model, {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, path, "referring segmenter")
-    for p in model.parameters(): p.requires_grad_(False)
-    return model.to(pick_device(device)).eval()
+    return core.load_frozen(build_referring, Path(path) if path is not None else REFERRING_PATH, "referring", "referring segmenter",
+                            "train it with `vitron train --only referring`", config, device)
 
 # %% ../nbs/24_referring.ipynb #b527ce0e
 def track_text(model: ReferringSegmenter, clip, video, instruction: str, box=None) -> np.ndarray:

@@ -285,12 +285,8 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
 # %% ../nbs/26_signals.ipynb #91c8e1de
 def save_signals(signals: Signals, path=SIGNALS_PATH, record: dict | None = None) -> Path:
     "Write the signal side (head, projectors, discriminator, the signal tokens' embedding rows) in float16 to `path`, and a JSON record beside it."
-    path = Path(path)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in signals.state_dict().items()}
-    save_tensors(state, path, {"kind": "signals", "config": signals.vitron_config.to_dict(), "dtype": "float16"})
-    write_json(path.with_suffix(".json"), {**(record or {}), "config": signals.vitron_config.to_dict(),
-                                           "parameters": sum(p.numel() for p in signals.parameters())})
-    return path
+    from vitron_nb import core
+    return core.save_half(signals, path, "signals", record)
 
 def load_signals(path=None, model=None, config: VitronConfig | None = None, device=None) -> Signals:
     "The signal side from `save_signals`' file (default SIGNALS_PATH); given the aligned `model`, its signal tokens' rows are installed in its LLM."
