@@ -16,12 +16,12 @@ from .evaluate import Prediction
 
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING', 'UNDERSTANDING',
-           'VITRON_TINY', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm',
-           'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer',
-           'model_predict', 'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example',
-           'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
-           'save_trained', 'load_trained', 'train_vitron', 'measure_understanding', 'picture_reliance',
-           'pooling_ablation', 'floor_table']
+           'VITRON_TINY', 'ROUTING_TASKS', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model',
+           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
+           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
+           'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr',
+           'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'measure_understanding',
+           'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -209,6 +209,9 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
     "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
               llm="full", lr=5e-4, steps=4800, precision="bf16"),
+    # the paper's text-invocation tuning, the seven routing requests alone; it runs after stage 2 here (see the prose above)
+    "1.2": dict(tasks={"ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
+                llm="full", lr=1e-4, steps=600, precision="bf16"),
 }
 PRECISIONS = ("fp32", "bf16")
 
@@ -423,6 +426,22 @@ def measure_understanding(model: VitronModel, n: int = 100, seed: int = 0, parap
         out["paraphrases"] = evaluate_by_unseen(para, model_predict(model, para, progress), tasks=tasks)
         out["n_paraphrase_examples"] = len(para)
     out["picture_reliance"] = picture_reliance(model, seed=seed)
+    out["calls"] = call_agreement(model, n=max(1, n // 2), seed=seed)
+    return out
+
+ROUTING_TASKS: tuple[str, ...] = ("ref_seg", "vos", "t2i", "t2v", "i2v", "image_edit", "video_edit")
+
+def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: int = 0) -> dict:
+    """How well the LLM's calls carry the user's words, on `n` test-split requests per routing task: the share of calls
+    to the right module, and the share that also name the same colour, shape, size and digit as the true call's instruction."""
+    from vitron_nb.metrics import parse_attributes
+    out = {}
+    for task in tasks:
+        examples = make_examples([task], n, "test", seed=seed)
+        calls = [split_answer(text)[1] for text in answer(model, examples)]
+        module = [c is not None and c.module == e.call.module for c, e in zip(calls, examples)]
+        words = [ok and parse_attributes(c.instruction) == parse_attributes(e.call.instruction) for ok, c, e in zip(module, calls, examples)]
+        out[task] = {"module": round(float(np.mean(module)), 4), "words": round(float(np.mean(words)), 4), "n": n}
     return out
 
 @torch.no_grad()
