@@ -11,7 +11,8 @@ from .tasks import MODULES, ModuleCall
 from .tokenizer import CALL_TOKENS, MAX_SIGNAL_TOKENS, signal_tokens
 
 # %% auto #0
-__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'format_answer', 'ParsedAnswer', 'parse_answer', 'call_inputs']
+__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'COPY_MODULES', 'GENERIC_SHAPES', 'format_answer', 'ParsedAnswer', 'parse_answer',
+           'call_inputs', 'CallWords']
 
 # %% ../nbs/17_calls.ipynb #b5f2dd69
 _TAG_RE = re.compile(r"</?(?:module|instruction|region)>|<signal_(\d+)>", re.IGNORECASE | re.ASCII)
@@ -220,3 +221,59 @@ def call_inputs(parsed: ParsedAnswer, mode: str = "hybrid", hidden_states=None) 
                               f"token, got {'no array' if hidden_states is None else f'shape {shape}'}")
         inputs["signal"] = hidden_states
     return inputs
+
+# %% ../nbs/17_calls.ipynb #eb256e0b
+COPY_MODULES: tuple[str, ...] = tuple(m for m in MODULES if not m.endswith("_editing"))   # editing instructions also name what is seen
+
+GENERIC_SHAPES: tuple[str, ...] = ("object", "shape", "thing")   # what a description says when it names no shape
+
+def _runs(mentions: list, kind: str) -> list[str]:
+    "The words of `kind` among `mentions`, a word repeated back to back kept once."
+    words = [w for k, w in mentions if k == kind]
+    return [w for i, w in enumerate(words) if not i or words[i - 1] != w]
+
+class CallWords:
+    """A `transformers` logits processor: inside `<Instruction>` of a call to one of `modules`, the colours (shapes, sizes, digits)
+    written must follow those `request` names, in its order, for each kind `request` names at all (other kinds stay free): the next
+    one is the request's next (past the request's last, any it named). Synonyms of other words, and a
+    shapeless 'object' where a shape is due, are refused too. Only single-token words are constrained."""
+    def __init__(self, tokenizer, request: str, modules: tuple = COPY_MODULES):
+        from vitron_nb.metrics import attribute_mentions, ATTRIBUTE_WORDS
+        from vitron_nb.world import SYNONYMS
+        if not isinstance(request, str): raise VitronError(f"CallWords: the request must be a string, got {type(request).__name__}")
+        unknown = [m for m in modules if m not in MODULES]
+        if unknown: raise VitronError(f"CallWords: unknown modules {unknown}; modules are {list(MODULES)}")
+        self.tokenizer, self.modules = tokenizer, tuple(modules)
+        mentions = attribute_mentions(request)
+        self.wanted = {kind: runs for kind in ATTRIBUTE_WORDS if (runs := _runs(mentions, kind))}
+        single = lambda word: ids[0] if len(ids := tokenizer(" " + word, add_special_tokens=False)["input_ids"]) == 1 else None
+        surfaces = lambda word: {single(s) for s in SYNONYMS.get(word, [word]) + [word]} - {None}
+        self.tokens = {kind: {word: surfaces(word) for word in ATTRIBUTE_WORDS[kind]} for kind in self.wanted}
+        self.generic = {t for w in GENERIC_SHAPES if (t := single(w)) is not None}
+
+    def _instruction(self, ids) -> str | None:
+        "The instruction written so far when the answer is inside the instruction of a call to one of the modules, else None."
+        text = self.tokenizer.decode(ids)
+        start = text.rfind("<Instruction>")
+        if start <= text.rfind("</Instruction>"): return None
+        module = re.findall(r"<Module>\s*(\w+)\s*</Module>", text[:start])
+        return text[start + len("<Instruction>"):] if module and module[-1] in self.modules else None
+
+    def banned(self, instruction: str) -> list[int]:
+        "The tokens the next word of `instruction` (the call's words so far) may not be."
+        from vitron_nb.metrics import attribute_mentions
+        written, out = attribute_mentions(instruction), set()
+        for kind, wanted in self.wanted.items():
+            done = _runs(written, kind)
+            allowed = set(wanted) if len(done) >= len(wanted) else {wanted[len(done)]}
+            out |= {t for word, tokens in self.tokens[kind].items() if word not in allowed for t in tokens}
+            if kind == "shape" and len(done) < len(wanted): out |= self.generic
+        return sorted(out)
+
+    def __call__(self, input_ids, scores):
+        if not self.wanted: return scores
+        scores = scores.clone()
+        for row in range(len(scores)):
+            instruction = self._instruction(input_ids[row].tolist())
+            if instruction is not None: scores[row, self.banned(instruction)] = -float("inf")
+        return scores

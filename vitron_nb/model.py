@@ -173,9 +173,12 @@ def split_answer(text: str) -> tuple[str, ModuleCall | None, str | None]:
     return parsed.reply, parsed.call, None if parsed.call is not None else parsed.error
 
 @torch.no_grad()
-def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None) -> list[str]:
-    "Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache (and `logits_processor`'s constraints, if given)."
+def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None, copy_words: bool = True) -> list[str]:
+    """Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache (and `logits_processor`'s
+    constraints, if given). `copy_words`: a call may not swap a colour, shape, size or digit the request names for another (`calls.CallWords`)."""
+    from transformers import LogitsProcessorList
     from vitron_nb.llm import embed_with_media, chat_prompt
+    from vitron_nb.calls import CallWords
     tok, out = model.tokenizer, []
     model.eval()
     for ex in examples:
@@ -184,7 +187,8 @@ def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96
         generated = model.llm.generate(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
                                        max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                                       logits_processor=logits_processor)[0].tolist()
+                                       logits_processor=LogitsProcessorList([*(logits_processor or []),
+                                                                             *([CallWords(tok, ex.instruction)] if copy_words else [])]))[0].tolist()
         if tok.eos_token_id in generated: generated = generated[: generated.index(tok.eos_token_id)]
         out.append(tok.decode(generated).strip())
     return out
@@ -433,15 +437,19 @@ ROUTING_TASKS: tuple[str, ...] = ("ref_seg", "vos", "t2i", "t2v", "i2v", "image_
 
 def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: int = 0) -> dict:
     """How well the LLM's calls carry the user's words, on `n` test-split requests per routing task: the share of calls
-    to the right module, and the share that also name the same colour, shape, size and digit as the true call's instruction."""
+    to the right module, and the share that also name the same colour, shape, size and digit as the true call's instruction,
+    decoded under `CallWords` (`words`, as `answer` decodes by default) and free (`words_free`)."""
     from vitron_nb.metrics import parse_attributes
     out = {}
     for task in tasks:
         examples = make_examples([task], n, "test", seed=seed)
-        calls = [split_answer(text)[1] for text in answer(model, examples)]
-        module = [c is not None and c.module == e.call.module for c, e in zip(calls, examples)]
-        words = [ok and parse_attributes(c.instruction) == parse_attributes(e.call.instruction) for ok, c, e in zip(module, calls, examples)]
-        out[task] = {"module": round(float(np.mean(module)), 4), "words": round(float(np.mean(words)), 4), "n": n}
+        out[task] = {"n": n}
+        for key, copy in (("words", True), ("words_free", False)):
+            calls = [split_answer(text)[1] for text in answer(model, examples, copy_words=copy)]
+            module = [c is not None and c.module == e.call.module for c, e in zip(calls, examples)]
+            words = [ok and parse_attributes(c.instruction) == parse_attributes(e.call.instruction) for ok, c, e in zip(module, calls, examples)]
+            out[task][key] = round(float(np.mean(words)), 4)
+            if copy: out[task]["module"] = round(float(np.mean(module)), 4)
     return out
 
 @torch.no_grad()

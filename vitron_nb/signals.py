@@ -15,11 +15,12 @@ from .core import VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set_
 
 # %% auto #0
 __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'SEGMENTATION_MODULES',
-           'ABLATION_PATH', 'ARMS', 'specialist_widths', 'reverse_gradient', 'Discriminator', 'Signals', 'signal_ids',
-           'install_rows', 'take_rows', 'signal_answer', 'signal_states', 'segmentation_target', 'generation_request',
-           'generation_target', 'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'save_signals',
-           'load_signals', 'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode', 'message_ablation',
-           'synergy_views', 'show_synergy', 'signal_recipe', 'ablation_table', 'synergy_table', 'show_modes']
+           'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'specialist_widths', 'reverse_gradient', 'Discriminator',
+           'Signals', 'signal_ids', 'install_rows', 'take_rows', 'signal_answer', 'signal_states',
+           'segmentation_target', 'generation_request', 'generation_target', 'relative_l2', 'signal_batch',
+           'signal_loss', 'train_signals', 'save_signals', 'load_signals', 'SignalGrammar', 'signal_calls',
+           'segment_in_mode', 'condition_in_mode', 'message_ablation', 'synergy_views', 'show_synergy', 'signal_recipe',
+           'ablation_table', 'synergy_table', 'show_modes']
 
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
@@ -474,6 +475,7 @@ def show_synergy(views: dict, titles: dict | None = None, size: float = 2.6):
 
 # %% ../nbs/26_signals.ipynb #4ea6a32c
 ABLATION_PATH: Path = SIGNALS_PATH.parent / "ablation.json"
+WITHOUT_SYNERGY_PATH: Path = SIGNALS_PATH.parent / "without_synergy.safetensors"     # the stage-3 arm trained without the synergy module
 ARMS: dict = {"stage_1.3": "after stage 1.3", "without_synergy": "stage 3 steps without synergy", "with_synergy": "stage 3 with synergy"}
 
 def _summary(record: dict) -> dict:
@@ -486,7 +488,7 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
                   synergy_steps: int | None = None, n: int = 100, n_videos: int = 50, n_t2i: int = 200, command: str | None = None) -> dict:
     """`vitron train --only signals`: stage 1.3 against the frozen LLM and specialists, then the same stage-3 steps from it twice, with the
     synergy module and without (same batches); each arm saved (float16), reloaded and measured on the test split (`message_ablation`,
-    `synergy_views`). With `export`, the synergy arm's weights and the whole record go to `data_samples/signals/`. Resumes from `out_dir`."""
+    `synergy_views`). With `export`, both arms' weights (the synergy arm is the one the pipeline loads) and the whole record go to `data_samples/signals/`. Resumes from `out_dir`."""
     out = Path(out_dir)
     steps = steps or SIGNAL_SETTINGS["steps"]; synergy_steps = synergy_steps or SIGNAL_SETTINGS["synergy_steps"]
     parts_of = _specialists()
@@ -514,6 +516,8 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
         SIGNALS_PATH.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out / "with_synergy" / "signals.safetensors", SIGNALS_PATH)
         shutil.copyfile(out / "with_synergy" / "signals.json", SIGNALS_PATH.with_suffix(".json"))
+        shutil.copyfile(out / "without_synergy" / "signals.safetensors", WITHOUT_SYNERGY_PATH)     # the other arm, so a benchmark can re-measure both
+        shutil.copyfile(out / "without_synergy" / "signals.json", WITHOUT_SYNERGY_PATH.with_suffix(".json"))
         write_json(ABLATION_PATH, record)
     return record
 
