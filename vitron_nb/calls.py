@@ -11,7 +11,7 @@ from .tasks import MODULES, ModuleCall
 from .tokenizer import CALL_TOKENS, MAX_SIGNAL_TOKENS, signal_tokens
 
 # %% auto #0
-__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'COPY_MODULES', 'GENERIC_SHAPES', 'format_answer', 'ParsedAnswer', 'parse_answer',
+__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'EDIT_FORMS', 'GENERIC_SHAPES', 'format_answer', 'ParsedAnswer', 'parse_answer',
            'call_inputs', 'CallWords']
 
 # %% ../nbs/17_calls.ipynb #b5f2dd69
@@ -223,7 +223,7 @@ def call_inputs(parsed: ParsedAnswer, mode: str = "hybrid", hidden_states=None) 
     return inputs
 
 # %% ../nbs/17_calls.ipynb #eb256e0b
-COPY_MODULES: tuple[str, ...] = tuple(m for m in MODULES if not m.endswith("_editing"))   # editing instructions also name what is seen
+EDIT_FORMS: dict[str, str] = {"make": "colour", "turn": "shape"}   # an editing instruction's verb -> the kind it changes (read_edit's grammar)
 
 GENERIC_SHAPES: tuple[str, ...] = ("object", "shape", "thing")   # what a description says when it names no shape
 
@@ -235,9 +235,11 @@ def _runs(mentions: list, kind: str) -> list[str]:
 class CallWords:
     """A `transformers` logits processor: inside `<Instruction>` of a call to one of `modules`, the colours (shapes, sizes, digits)
     written must follow those `request` names, in its order, for each kind `request` names at all (other kinds stay free): the next
-    one is the request's next (past the request's last, any it named). Synonyms of other words, and a
-    shapeless 'object' where a shape is due, are refused too. Only single-token words are constrained."""
-    def __init__(self, tokenizer, request: str, modules: tuple = COPY_MODULES):
+    one is the request's next (past the request's last, any it named). In an editing call the edited kind (`EDIT_FORMS`) names the
+    object, then its new value: the request's first of that kind if it names two or more (else any but the new value), then the
+    request's last. Synonyms of other words, and a shapeless 'object' where a shape is due, are refused too. Only single-token words
+    are constrained."""
+    def __init__(self, tokenizer, request: str, modules: tuple = MODULES):
         from vitron_nb.metrics import attribute_mentions, ATTRIBUTE_WORDS
         from vitron_nb.world import SYNONYMS
         if not isinstance(request, str): raise VitronError(f"CallWords: the request must be a string, got {type(request).__name__}")
@@ -251,29 +253,38 @@ class CallWords:
         self.tokens = {kind: {word: surfaces(word) for word in ATTRIBUTE_WORDS[kind]} for kind in self.wanted}
         self.generic = {t for w in GENERIC_SHAPES if (t := single(w)) is not None}
 
-    def _instruction(self, ids) -> str | None:
-        "The instruction written so far when the answer is inside the instruction of a call to one of the modules, else None."
+    def _instruction(self, ids) -> tuple[str, str] | None:
+        "(module, the instruction written so far) when the answer is inside the instruction of a call to one of the modules, else None."
         text = self.tokenizer.decode(ids)
         start = text.rfind("<Instruction>")
         if start <= text.rfind("</Instruction>"): return None
         module = re.findall(r"<Module>\s*(\w+)\s*</Module>", text[:start])
-        return text[start + len("<Instruction>"):] if module and module[-1] in self.modules else None
+        return (module[-1], text[start + len("<Instruction>"):]) if module and module[-1] in self.modules else None
 
-    def banned(self, instruction: str) -> list[int]:
-        "The tokens the next word of `instruction` (the call's words so far) may not be."
+    def _allowed(self, kind: str, done: list[str], edited: bool) -> tuple[set, bool]:
+        "The words of `kind` the next mention may be, given the ones written (`done`), and whether a shape is due."
+        wanted = self.wanted[kind]
+        if edited:
+            if len(done) == 0: return ({wanted[0]}, True) if len(wanted) >= 2 else (set(self.tokens[kind]) - {wanted[-1]}, False)
+            if len(done) == 1: return {wanted[-1]}, True
+            return set(wanted), False
+        return (set(wanted), False) if len(done) >= len(wanted) else ({wanted[len(done)]}, True)
+
+    def banned(self, instruction: str, module: str | None = None) -> list[int]:
+        "The tokens the next word of `instruction` (the call's words so far, in a call to `module`) may not be."
         from vitron_nb.metrics import attribute_mentions
         written, out = attribute_mentions(instruction), set()
-        for kind, wanted in self.wanted.items():
-            done = _runs(written, kind)
-            allowed = set(wanted) if len(done) >= len(wanted) else {wanted[len(done)]}
+        verb = re.search(r"\b(make|turn)\b", instruction.lower()) if module and module.endswith("_editing") else None
+        for kind in self.wanted:
+            allowed, due = self._allowed(kind, _runs(written, kind), verb is not None and EDIT_FORMS[verb.group(1)] == kind)
             out |= {t for word, tokens in self.tokens[kind].items() if word not in allowed for t in tokens}
-            if kind == "shape" and len(done) < len(wanted): out |= self.generic
+            if kind == "shape" and due: out |= self.generic
         return sorted(out)
 
     def __call__(self, input_ids, scores):
         if not self.wanted: return scores
         scores = scores.clone()
         for row in range(len(scores)):
-            instruction = self._instruction(input_ids[row].tolist())
-            if instruction is not None: scores[row, self.banned(instruction)] = -float("inf")
+            found = self._instruction(input_ids[row].tolist())
+            if found is not None: scores[row, self.banned(found[1], found[0])] = -float("inf")
         return scores

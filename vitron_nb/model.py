@@ -437,9 +437,9 @@ ROUTING_TASKS: tuple[str, ...] = ("ref_seg", "vos", "t2i", "t2v", "i2v", "image_
 
 def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: int = 0) -> dict:
     """How well the LLM's calls carry the user's words, on `n` test-split requests per routing task: the share of calls
-    to the right module, and the share that also name the same colour, shape, size and digit as the true call's instruction,
-    decoded under `CallWords` (`words`, as `answer` decodes by default) and free (`words_free`)."""
-    from vitron_nb.metrics import parse_attributes
+    to the right module, and the share that also name the same colours, shapes, sizes and digits as the true call's instruction, in the
+    same order (`metrics.attribute_mentions`), decoded under `CallWords` (`words`, as `answer` decodes by default) and free (`words_free`)."""
+    from vitron_nb.metrics import attribute_mentions
     out = {}
     for task in tasks:
         examples = make_examples([task], n, "test", seed=seed)
@@ -447,7 +447,7 @@ def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: i
         for key, copy in (("words", True), ("words_free", False)):
             calls = [split_answer(text)[1] for text in answer(model, examples, copy_words=copy)]
             module = [c is not None and c.module == e.call.module for c, e in zip(calls, examples)]
-            words = [ok and parse_attributes(c.instruction) == parse_attributes(e.call.instruction) for ok, c, e in zip(module, calls, examples)]
+            words = [ok and attribute_mentions(c.instruction) == attribute_mentions(e.call.instruction) for ok, c, e in zip(module, calls, examples)]
             out[task][key] = round(float(np.mean(words)), 4)
             if copy: out[task]["module"] = round(float(np.mean(module)), 4)
     return out
