@@ -11,11 +11,12 @@ from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir
 
 # %% auto #0
 __all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_STEPS', 'SPECIALIST_SETTINGS', 'RECIPE_OPTIONS',
-           'load_examples', 'example_card', 'write_gallery', 'load_vitron', 'parse_region_option', 'read_chat_inputs',
-           'describe_output', 'chat_report', 'write_chat_output', 'chat_prediction', 'score_turn', 'routed',
-           'demo_examples', 'answer_examples', 'turns_table', 'turn_card', 'committed_weights', 'checkpoint_step',
-           'recipe_settings', 'recipe_command', 'open_run', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval',
-           'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
+           'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery', 'load_vitron',
+           'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report', 'write_chat_output',
+           'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
+           'committed_weights', 'checkpoint_step', 'recipe_settings', 'recipe_command', 'open_run', 'train_recipe',
+           'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -634,21 +635,44 @@ def cmd_train(args) -> int:
         print(f"exported {export_evaluator(evaluator, metrics, check_n=400)}")
     return 0
 
+BENCH_TASK_DEFAULTS: dict[str, int] = {"n_examples": 50, "n_videos": 20}   # `vitron bench --tasks`: about 20 minutes on one CPU thread
+
 def cmd_bench(args) -> int:
-    "Measure speed in one process (matmul reference, training steps, answer latency) and write it with the model's metrics as JSON."
-    from vitron_nb.bench import run_benchmark, benchmark_table, notebook_costs, notebook_table
+    """Measure speed in one process (matmul reference, training steps, answer latency) and write it with the model's metrics as JSON; with
+    --tasks, in the same process, also re-measure the twelve-task table, the ablations, each task's chat latency and how cost grows, and write
+    them into bench.json ("results") and a results notebook."""
+    from vitron_nb.bench import run_benchmark, benchmark_table, notebook_costs, notebook_table, peak_memory_mb
+    sizes = {"--n-examples": args.n_examples, "--n-videos": args.n_videos}
     if args.notebooks:
+        if args.tasks or any(v is not None for v in sizes.values()): raise VitronError("--notebooks runs the notebooks alone: give it without --tasks, --n-examples or --n-videos")
         costs = notebook_costs(args.notebooks)
         print(notebook_table(costs))
         print(f"wrote {write_json(Path(args.out) / 'notebook_costs.json', costs)}")
         return 0 if all(c["ok"] for c in costs) else 1
+    if not args.tasks and any(v is not None for v in sizes.values()): raise VitronError("--n-examples and --n-videos size the re-measured tables: give them with --tasks")
+    n_examples, n_videos = (BENCH_TASK_DEFAULTS[k] if v is None else v for k, v in zip(BENCH_TASK_DEFAULTS, sizes.values()))
+    for option, value, least in (("--n", args.n, 2 if args.tasks else 1), ("--n-examples", n_examples, 1), ("--n-videos", n_videos, 1)):
+        if value < least: raise VitronError(f"{option} must be at least {least}, got {value}")
     folder = Path(args.model)
+    if args.tasks and folder.resolve() != (DATA_SAMPLES / "vitron-tiny").resolve():
+        raise VitronError("--tasks re-measures the committed model and specialists (Vitron.tiny): give it without --model")
     if not (folder / "vitron.safetensors").is_file():
         raise VitronError(f"--model {args.model!r} holds no trained model (vitron.safetensors); train one with `vitron train --only vitron`")
     result = run_benchmark(VitronConfig.from_preset(args.preset), n_latency=args.n, model_folder=folder)
     if (folder / "metrics.json").is_file(): result["understanding"] = json.loads((folder / "metrics.json").read_text()).get("understanding")
-    print(benchmark_table(result))
+    notebook = None
+    if args.tasks:
+        from vitron_nb.bench import measure_results, results_markdown, results_notebook
+        result["results"] = measure_results(n=n_examples, n_videos=n_videos, n_latency=args.n)
+        result["peak_mb"] = peak_memory_mb()                 # the whole run's, the re-measuring included
+        print(results_markdown(result["results"], speed=result))
+        notebook = results_notebook(result["results"], speed=result,
+                                    command=f"vitron bench --tasks --n {args.n} --n-examples {n_examples} --n-videos {n_videos}")
+    else: print(benchmark_table(result))
     print(f"wrote {write_json(Path(args.out) / 'bench.json', result)}")
+    if notebook is not None:
+        from vitron_nb.bench import write_notebook
+        print(f"wrote {write_notebook(notebook, Path(args.out) / 'results.ipynb')}")
     return 0
 
 # %% ../nbs/09_cli.ipynb #881164e5
@@ -731,12 +755,25 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8)")
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
     train.set_defaults(run=cmd_train)
-    bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; write bench.json")
+    bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; with --tasks also re-measure "
+                           "the twelve-task table; write bench.json (and results.ipynb)",
+                           description="Measure, in one process, the fp32 matmul rate and against it the training throughput and MFU of the "
+                           "LLM and of each alignment stage, answer latency and peak memory; write OUT/bench.json. With --tasks, the same process "
+                           "then re-measures the committed model and specialists on the held-out split: the twelve-task table (each task through "
+                           "the LLM beside its specialist given the true call), the message-mode and synergy ablations, one chat turn's p50 / p95 "
+                           "latency per task, and how time and memory grow with image size, video length and batch; it prints the tables and "
+                           "writes them into bench.json and OUT/results.ipynb (about 20 minutes on one CPU thread at the defaults).")
     bench.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
     bench.add_argument("--preset", default="tiny", help="config preset of the stage-0 LLM step (default: tiny)")
-    bench.add_argument("--n", type=int, default=8, help="answers timed per task (default: 8)")
+    bench.add_argument("--n", type=int, default=8, help="answers timed per task, and with --tasks chat turns timed per task (default: 8)")
+    bench.add_argument("--tasks", action="store_true", help="also re-measure the twelve-task table, the ablations, per-task latency and cost growth; "
+                       "write results.ipynb beside bench.json")
+    bench.add_argument("--n-examples", type=int, metavar="N", help=f"with --tasks: held-out examples per image task (understanding, referring "
+                       f"segmentation, text-to-image, image editing; default: {BENCH_TASK_DEFAULTS['n_examples']})")
+    bench.add_argument("--n-videos", type=int, metavar="N", help=f"with --tasks: held-out examples per video task (VOS, video editing, text- and "
+                       f"image-to-video; default: {BENCH_TASK_DEFAULTS['n_videos']})")
     bench.add_argument("--notebooks", metavar="FOLDER", help="instead: run every notebook in FOLDER (e.g. nbs) alone and write notebook_costs.json (wall, CPU time, peak memory)")
-    bench.add_argument("--out", default="runs/bench", help="folder for bench.json or notebook_costs.json (default: runs/bench)")
+    bench.add_argument("--out", default="runs/bench", help="folder for bench.json (and results.ipynb) or notebook_costs.json (default: runs/bench)")
     bench.set_defaults(run=cmd_bench)
     return parser
 
