@@ -62,20 +62,24 @@ def test_seeded_runs_repeat_and_another_seed_differs(tmp_path):
         code, _, err = run(*argv, "--seed", str(seed), "--out", str(tmp_path / name))
         assert code == 0, err
         manifests[name] = json.loads((tmp_path / name / "manifest.json").read_text())
-    losses = {name: [m["stages"][s]["final_loss"] for s in ("1.1", "2")] for name, m in manifests.items()}
+    from vitron_nb.model import STAGES
+    losses = {name: [m["stages"][s]["final_loss"] for s in STAGES] for name, m in manifests.items()}
     assert losses["a"] == losses["b"] and losses["a"] != losses["c"], losses
-    for stage in ("1.1", "2"): assert_same_tensors(stage_tensors(tmp_path / "a", stage), stage_tensors(tmp_path / "b", stage))
-    assert manifests["a"]["settings"]["steps"] == {"1.1": 3, "2": 3} and manifests["a"]["specialists"]["used"] == "committed"
+    for stage in STAGES: assert_same_tensors(stage_tensors(tmp_path / "a", stage), stage_tensors(tmp_path / "b", stage))
+    assert manifests["a"]["settings"]["steps"] == {stage: 3 for stage in STAGES} and manifests["a"]["specialists"]["used"] == "committed"
     assert len(manifests["a"]["specialists"]["segmenter"]["sha256"]) == 64
 
 def test_retrained_specialists_come_first_and_are_recorded(tmp_path):
     out = tmp_path / "run"
     code, printed, err = run("train", "--specialists", "train", "--steps-per-stage", "1", "--batch-size", "2", "--out", str(out))
     assert code == 0, err
+    from vitron_nb.model import STAGES
+    names, total = ["segmenter", "generator", *STAGES], len(STAGES) + 2
     assert [line.split(":")[0] for line in printed.splitlines() if line.startswith("[")] == [
-        "[1/4] specialist segmenter", "[2/4] specialist generator", "[3/4] alignment stage 1.1", "[4/4] alignment stage 2"]
+        f"[{i}/{total}] " + ("specialist " if name in ("segmenter", "generator") else "alignment stage ") + name for i, name in enumerate(names, 1)]
+    assert names[2:] == ["1.1", "2", "1.2"]                                     # stage 1.2 runs after stage 2 (14_model says why)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["specialists"]["used"] == "trained in this run" and list(manifest["stages"]) == ["segmenter", "generator", "1.1", "2"]
+    assert manifest["specialists"]["used"] == "trained in this run" and list(manifest["stages"]) == names
     for name in ("segmenter", "generator"):
         assert checkpoint_step(out / name / "checkpoint.safetensors") == 1 and manifest["stages"][name]["steps"] == 1
 
