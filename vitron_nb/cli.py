@@ -624,7 +624,7 @@ def cmd_train(args) -> int:
         return 0
     if args.only != "evaluator":
         raise VitronError(f"--only {args.only!r}: give all (the whole recipe, the default) or one component; "
-                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, signals, evaluator or vitron (stages 1.1 and 2)")
+                          "choose tokenizer, clip, llm, segmenter, referring, generator, editor, animator, signals, evaluator or vitron (stages 1.1, 2 and 1.2)")
     from vitron_nb.evaluator import train_evaluator, export_evaluator, load_evaluator
     kwargs = dict(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/evaluator", seed=args.seed)
     if args.steps: kwargs["steps"] = args.steps
@@ -731,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="With no --only (or --only all): the whole recipe into one run folder (default runs/recipe).\n"
                            "First the specialists: the committed segmenter and generator (--specialists committed, the default;\n"
                            "their SHA-256 goes in the manifest) or retrained (--specialists train). Then the alignment stages\n"
-                           "1.1 and 2 from the committed encoder and stage-0 LLM. Every stage checkpoints every --checkpoint-every\n"
+                           "1.1, 2 and 1.2 (model.STAGES) from the committed encoder and stage-0 LLM. Every stage checkpoints every --checkpoint-every\n"
                            "steps; manifest.json records the command, seed, code commit and each stage's result. Run the same\n"
                            "command again after an interruption: finished stages are loaded, not retrained, and the interrupted\n"
                            "one resumes from its last checkpoint (at most --checkpoint-every steps are lost). The trained model\n"
@@ -742,7 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
                            "  vitron train --only evaluator --export                  # one component")
     train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
-                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), signals (stages 1.3 and 3: signal projectors and synergy, measured in each message mode), evaluator, or vitron (alignment stages 1.1 and 2 alone)")
+                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), signals (stages 1.3 and 3: signal projectors and synergy, measured in each message mode), evaluator, or vitron (alignment stages 1.1, 2 and 1.2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
     train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)
