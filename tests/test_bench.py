@@ -104,8 +104,9 @@ def test_measure_results_animator():
     r = measure_results(n=2, n_videos=1, n_latency=2, parts=("animator",), progress=False)
     rows = results_rows(records=r["records"])
     _check_scores(rows, ["t2v", "t2v", "i2v", "i2v"])
-    assert all(row["routed"] is None and isinstance(row["oracle"], float) for row in rows)       # through the LLM: not measured
-    assert r["records"]["animator"]["n"] == 1 and r["records"]["animator"]["steps"] == 10
+    assert all(isinstance(row["routed"], float) and isinstance(row["oracle"], float) for row in rows)   # through the LLM, beside the true call
+    assert r["records"]["animator"]["n"] == 1 and r["records"]["animator"]["steps"] == 10 and r["records"]["videos"]["n"] == 1
+    assert all(r["records"]["videos"][task]["oracle"]["executed"] == 1.0 for task in ("t2v", "i2v"))
 
 def run(*argv):
     out, err = io.StringIO(), io.StringIO()

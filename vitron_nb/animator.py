@@ -19,10 +19,10 @@ from .generator import (condition_ids, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION
 # %% auto #0
 __all__ = ['ANIMATOR_DOWNSCALE', 'ANIMATOR_CHANNELS', 'ANIMATOR_LAYERS', 'TOKEN_WIDTH', 'ANIMATOR_HEADS', 'ANIMATOR_INPUTS',
            'FIRST_FRAME_DROPOUT', 'WORD_DROPOUT', 'ANIMATOR_ATTRIBUTES', 'OPTIONAL_WORDS', 'DEFAULT_SPEED',
-           'ANIMATOR_SETTINGS', 'START_POSITIONS', 'ANIMATOR_PATH', 'animator_sizes', 'Animator', 'build_animator',
-           'animation_ids', 'training_batch', 'first_frame_context', 'animator_loss', 'animate', 'keyframe_video',
-           'show_animations', 'train_animator', 'save_animator', 'load_animator', 'psnr', 'evaluate_animator',
-           'export_animator']
+           'ANIMATOR_SETTINGS', 'START_POSITIONS', 'ANIMATOR_PATH', 'ROUTED_VIDEOS_PATH', 'animator_sizes', 'Animator',
+           'build_animator', 'animation_ids', 'training_batch', 'first_frame_context', 'animator_loss', 'animate',
+           'keyframe_video', 'show_animations', 'train_animator', 'save_animator', 'load_animator', 'psnr',
+           'evaluate_animator', 'export_animator', 'routed_videos', 'measure_routed_videos']
 
 # %% ../nbs/25_animator.ipynb #c5baea49
 ANIMATOR_DOWNSCALE: int = 2                   # the 3D U-Net samples config.image_size // 2 = 32 px frames, upsampled to 64
@@ -323,3 +323,43 @@ def export_animator(model: Animator, record: dict, path=None, seed: int = 2025, 
                                        "seconds_per_step": round(record["train_seconds"] / max(1, record["steps"]), 3),
                                        "threads": torch.get_num_threads(), "losses": record["losses"],
                                        **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "bf16", "train_seconds")}})
+
+# %% ../nbs/25_animator.ipynb #5241a67f
+ROUTED_VIDEOS_PATH: Path = ANIMATOR_PATH.parent / "routed.json"
+
+def routed_videos(vitron, n: int = 20, split: str = "test", seed: int = 2025, evaluator=None) -> dict:
+    """Text-to-video and image-to-video through `vitron`'s LLM and `Vitron.execute`, beside the true call carried out the same way:
+    evaluator-judged attribute and motion accuracy (all / seen / unseen) and the share of answers that made a video."""
+    from vitron_nb.tasks import make_examples
+    from vitron_nb.model import answer
+    from vitron_nb.evaluator import load_evaluator
+    if vitron.animator is None: raise VitronError("routed_videos needs the animator (Vitron.tiny loads the committed one)")
+    evaluator = evaluator if evaluator is not None else load_evaluator(device="cpu")
+    config, out = vitron.config, dict(split=split, seed=seed, n=n)
+    t2v, i2v = make_examples(["t2v"], n, split, config, seed), make_examples(["i2v"], n, split, config, seed + 1)
+    texts = answer(vitron.model, t2v + i2v, logits_processor=vitron._grammar())      # as chat answers
+    blank = np.zeros((config.n_frames, config.image_size, config.image_size, 3), np.uint8)
+    for task, examples, said in (("t2v", t2v, texts[:n]), ("i2v", i2v, texts[n:])):
+        wanted, unseen = [e.answer.attributes for e in examples], [e.meta["unseen"] for e in examples]
+        out[task] = {}
+        for who, calls in (("routed", said), ("oracle", [e.target_text() for e in examples])):
+            results = [vitron.execute(text, image=e.image) for text, e in zip(calls, examples)]
+            made = [r.output_kind == "video" for r in results]
+            videos = np.stack([r.output if ok else blank for r, ok in zip(results, made)])
+            out[task][who] = dict(executed=round(float(np.mean(made)), 4), **_judged_scores(videos, wanted, unseen, evaluator))
+    return out
+
+def measure_routed_videos(path=ROUTED_VIDEOS_PATH, n: int = 20, seed: int = 2025) -> dict:
+    "`routed_videos` of the committed pipeline (`Vitron.tiny`), written to `path` with the LLM's training record (command, code commit)."
+    import warnings
+    from vitron_nb.pipeline import Vitron
+    from vitron_nb.model import VITRON_TINY
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        vitron = Vitron.tiny(device="cpu")
+    if not vitron.trained: raise VitronError("measure_routed_videos needs the committed LLM (data_samples/vitron-tiny)")
+    result = routed_videos(vitron, n, seed=seed)
+    llm_record = json.loads((VITRON_TINY / "metrics.json").read_text())
+    result["llm"] = {k: llm_record.get(k) for k in ("command", "code_commit")}
+    write_json(Path(path), result)
+    return result

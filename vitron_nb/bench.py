@@ -179,7 +179,8 @@ def notebook_table(costs: list[dict]) -> str:
 FLOORS: dict[str, float] = {"ref_seg": 0.80, "vos": 0.75, "t2i": 0.80, "t2v": 0.60, "i2v": 0.60, "image_edit": 0.75, "video_edit": 0.60,
                             "routing": 0.98}   # issue 4's floors; the understanding floors are model.UNDERSTANDING's
 RECORD_FILES: dict[str, str] = {"understanding": "vitron-tiny/metrics.json", "ablation": "signals/ablation.json (hybrid)",
-                                "animator": "animator/animator.json", "edits": "editor/routed.json"}   # what each committed part is read from
+                                "animator": "animator/animator.json", "edits": "editor/routed.json",
+                                "videos": "animator/routed.json"}   # what each committed part is read from
 
 def committed_records(folder=None) -> dict:
     """The held-out records the task table is made of, from the committed JSON in `folder` (default DATA_SAMPLES), in the shape
@@ -191,7 +192,8 @@ def committed_records(folder=None) -> dict:
     read = lambda path: json.loads((folder / path.split(" ")[0]).read_text())     # "signals/ablation.json (hybrid)": the file's name first
     return dict(understanding=read(RECORD_FILES["understanding"])["understanding"],
                 ablation=read(RECORD_FILES["ablation"])["arms"]["with_synergy"]["ablation"],
-                animator=read(RECORD_FILES["animator"])["metrics"], edits=read(RECORD_FILES["edits"]), sources=dict(RECORD_FILES))
+                animator=read(RECORD_FILES["animator"])["metrics"], edits=read(RECORD_FILES["edits"]), sources=dict(RECORD_FILES),
+                **({"videos": read(RECORD_FILES["videos"])} if (folder / RECORD_FILES["videos"]).is_file() else {}))
 
 def results_rows(folder=None, records: dict | None = None) -> list[dict]:
     """One row per task (and routing): task, metric, routed (through the LLM, None if not measured), oracle (the specialist given the true
@@ -211,7 +213,13 @@ def results_rows(folder=None, records: dict | None = None) -> list[dict]:
                  dict(task="vos", metric="J&F", routed=a["hybrid"]["vos_jf"], oracle=a["oracle"]["vos_jf"]),
                  dict(task="t2i", metric="all attributes right", routed=a["hybrid"]["t2i_accuracy"]["all"], oracle=a["oracle"]["t2i_accuracy"]["all"])]
         for row in rows[-3:]: row["record"] = source("ablation")
-    if "animator" in records:
+    if "videos" in records:                             # through the LLM beside the true call, carried out alike (`routed_videos`)
+        for task in ("t2v", "i2v"):
+            for metric in ("attribute_accuracy", "motion_accuracy"):
+                v = records["videos"][task]
+                rows.append(dict(task=task, metric=metric.replace("_", " "), routed=v["routed"][metric]["all"], oracle=v["oracle"][metric]["all"],
+                                 record=source("videos")))
+    elif "animator" in records:
         for task, key in (("t2v", "t2v_keyframe"), ("i2v", "i2v")):
             for metric in ("attribute_accuracy", "motion_accuracy"):
                 rows.append(dict(task=task, metric=metric.replace("_", " "), routed=None, oracle=records["animator"][key][metric]["all"],
@@ -408,6 +416,9 @@ def measure_results(n: int = 50, n_videos: int = 20, n_latency: int = 8, seed: i
             from vitron_nb.animator import evaluate_animator
             records["animator"] = evaluate_animator(vitron.animator, n=n_videos, seed=2025 + seed, steps=10, evaluator=evaluator, generator=vitron.generator)
             records["sources"]["animator"] = f"re-measured: evaluate_animator, n {n_videos}"
+            from vitron_nb.animator import routed_videos
+            records["videos"] = routed_videos(vitron, n=n_videos, evaluator=evaluator)
+            records["sources"]["videos"] = f"re-measured: routed_videos, n {n_videos}"
         elif part == "latency":
             out["latency"] = chat_latency(vitron, latency_tasks, n_latency, seed, progress)
         elif part == "growth":
