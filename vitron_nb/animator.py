@@ -353,13 +353,12 @@ def measure_routed_videos(path=ROUTED_VIDEOS_PATH, n: int = 20, seed: int = 2025
     "`routed_videos` of the committed pipeline (`Vitron.tiny`), written to `path` with the LLM's training record (command, code commit)."
     import warnings
     from vitron_nb.pipeline import Vitron
-    from vitron_nb.model import VITRON_TINY
+    from vitron_nb.model import committed_llm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         vitron = Vitron.tiny(device="cpu")
     if not vitron.trained: raise VitronError("measure_routed_videos needs the committed LLM (data_samples/vitron-tiny)")
     result = routed_videos(vitron, n, seed=seed)
-    llm_record = json.loads((VITRON_TINY / "metrics.json").read_text())
-    result["llm"] = {k: llm_record.get(k) for k in ("command", "code_commit")}
+    result["llm"] = committed_llm()
     write_json(Path(path), result)
     return result

@@ -11,8 +11,8 @@ from .tasks import MODULES, ModuleCall
 from .tokenizer import CALL_TOKENS, MAX_SIGNAL_TOKENS, signal_tokens
 
 # %% auto #0
-__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'EDIT_FORMS', 'GENERIC_SHAPES', 'format_answer', 'ParsedAnswer', 'parse_answer',
-           'call_inputs', 'CallWords']
+__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'EDIT_FORMS', 'format_answer', 'ParsedAnswer', 'parse_answer', 'call_inputs',
+           'CallWords']
 
 # %% ../nbs/17_calls.ipynb #b5f2dd69
 _TAG_RE = re.compile(r"</?(?:module|instruction|region)>|<signal_(\d+)>", re.IGNORECASE | re.ASCII)
@@ -225,8 +225,6 @@ def call_inputs(parsed: ParsedAnswer, mode: str = "hybrid", hidden_states=None) 
 # %% ../nbs/17_calls.ipynb #eb256e0b
 EDIT_FORMS: dict[str, str] = {"make": "colour", "turn": "shape"}   # an editing instruction's verb -> the kind it changes (read_edit's grammar)
 
-GENERIC_SHAPES: tuple[str, ...] = ("object", "shape", "thing")   # what a description says when it names no shape
-
 def _runs(mentions: list, kind: str) -> list[str]:
     "The words of `kind` among `mentions`, a word repeated back to back kept once."
     words = [w for k, w in mentions if k == kind]
@@ -242,6 +240,7 @@ class CallWords:
     def __init__(self, tokenizer, request: str, modules: tuple = MODULES):
         from vitron_nb.metrics import attribute_mentions, ATTRIBUTE_WORDS
         from vitron_nb.world import SYNONYMS
+        from vitron_nb.tasks import GENERIC_SHAPES
         if not isinstance(request, str): raise VitronError(f"CallWords: the request must be a string, got {type(request).__name__}")
         unknown = [m for m in modules if m not in MODULES]
         if unknown: raise VitronError(f"CallWords: unknown modules {unknown}; modules are {list(MODULES)}")

@@ -394,14 +394,13 @@ def measure_routed_edits(path=ROUTED_PATH, n: int = 50, n_videos: int = 20, seed
     "`routed_edits` of the committed LLM and specialists (`Vitron.tiny`), written to `path` with the LLM's training record (command, code commit)."
     import warnings
     from vitron_nb.pipeline import Vitron
-    from vitron_nb.model import VITRON_TINY
+    from vitron_nb.model import committed_llm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         vitron = Vitron.tiny(device="cpu", generator=False)
     if vitron.editor is None or not vitron.trained: raise VitronError("measure_routed_edits needs the committed LLM and editor (data_samples/vitron-tiny, data_samples/editor)")
     result = routed_edits(vitron, n, n_videos, seed=seed)
-    llm_record = json.loads((VITRON_TINY / "metrics.json").read_text())
-    result["llm"] = {k: llm_record.get(k) for k in ("command", "code_commit")}
+    result["llm"] = committed_llm()
     write_json(Path(path), result)
     return result
 

@@ -14,7 +14,7 @@ from .world import COLOURS, SHAPES, SIZES, DIGIT_NAMES, SYNONYMS, canonical
 
 # %% auto #0
 __all__ = ['ATTRIBUTE_WORDS', 'mask_iou', 'ciou', 'miou', 'box_iou', 'acc_at_iou', 'boundary_f', 'j_and_f', 'viou', 'parse_box',
-           'parse_st_box', 'format_box', 'format_st_box', 'track_from_st_box', 'parse_attributes', 'attribute_mentions',
+           'parse_st_box', 'format_box', 'format_st_box', 'track_from_st_box', 'attribute_mentions', 'parse_attributes',
            'attribute_accuracy', 'chrf', 'normalise_answer', 'qa_accuracy', 'psnr', 'frechet_distance']
 
 # %% ../nbs/06_metrics.ipynb #2c193eb2
@@ -271,18 +271,6 @@ def _is_digit_mention(phrases: list, i: int) -> bool:
         if _KIND.get(canon) not in ("colour", "size"): return _KIND.get(canon) != "shape"
     return True
 
-def parse_attributes(text: str) -> dict:
-    "Canonical colour, shape, size and digit named in `text` (first mention of each kind; unknown words ignored)."
-    if not isinstance(text, str): raise VitronError(f"parse_attributes: expects a string, got {type(text).__name__}")
-    phrases, found = _phrases(_words(text), plurals=True), {}
-    for i, (_, canon) in enumerate(phrases):
-        kind = _KIND.get(canon)
-        if kind is None or (kind == "digit" and not _is_digit_mention(phrases, i)): continue
-        found.setdefault(kind, canon)
-        if kind == "digit": found.setdefault("shape", "digit")
-    return found
-
-# %% ../nbs/06_metrics.ipynb #3556319c
 def attribute_mentions(text: str) -> list[tuple[str, str]]:
     "Every (kind, canonical word) of colour, shape, size and digit `text` names, in order (`parse_attributes` keeps the first of each kind)."
     if not isinstance(text, str): raise VitronError(f"attribute_mentions: expects a string, got {type(text).__name__}")
@@ -294,6 +282,15 @@ def attribute_mentions(text: str) -> list[tuple[str, str]]:
         if kind == "digit": found.append(("shape", "digit"))
     return found
 
+def parse_attributes(text: str) -> dict:
+    "Canonical colour, shape, size and digit named in `text` (first mention of each kind; unknown words ignored)."
+    if not isinstance(text, str): raise VitronError(f"parse_attributes: expects a string, got {type(text).__name__}")
+    found = {}
+    for kind, word in attribute_mentions(text): found.setdefault(kind, word)
+    return found
+
+
+# %% ../nbs/06_metrics.ipynb #3556319c
 ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {"colour": tuple(COLOURS), "shape": tuple(SHAPES), "size": tuple(SIZES), "digit": tuple(DIGIT_NAMES)}
 
 # %% ../nbs/06_metrics.ipynb #fa361c93

@@ -15,13 +15,13 @@ from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, ma
 from .evaluate import Prediction
 
 # %% auto #0
-__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING', 'UNDERSTANDING',
-           'VITRON_TINY', 'ROUTING_TASKS', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model',
+__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING',
+           'UNDERSTANDING', 'VITRON_TINY', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model',
            'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
            'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
            'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr',
-           'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'measure_understanding',
-           'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table']
+           'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
+           'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -207,6 +207,8 @@ def model_predict(model: VitronModel, examples: list[Example], progress: bool = 
     return preds
 
 # %% ../nbs/14_model.ipynb #21cb2b97
+ROUTING_TASKS: tuple[str, ...] = tuple(task for task, spec in TASKS.items() if spec.module)   # the requests a module serves
+
 STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what trains in the LLM, peak lr, default steps, autocast
     "1.1": dict(tasks={"caption": 1, "grounded_caption": 2, "video_caption": 1, "region_caption": 1}, llm="full", lr=1e-3,
                 steps=800, precision="bf16"),
@@ -214,7 +216,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
               llm="full", lr=5e-4, steps=4800, precision="bf16"),
     # the paper's text-invocation tuning, the seven routing requests alone; it runs after stage 2 here (see the prose above)
-    "1.2": dict(tasks={"ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
+    "1.2": dict(tasks={task: 1 for task in ROUTING_TASKS},
                 llm="full", lr=1e-4, steps=600, precision="bf16"),
 }
 PRECISIONS = ("fp32", "bf16")
@@ -417,6 +419,12 @@ UNDERSTANDING: dict[str, tuple[str, float]] = {          # issue 3's floors: tas
     "video_qa": ("accuracy", 0.85), "video_grounding": ("miou", 0.60)}
 VITRON_TINY: Path = DATA_SAMPLES / "vitron-tiny"
 
+def committed_llm() -> dict:
+    "The committed model's training command and code commit: what every record measured on it names, so a retrain shows as stale."
+    import json
+    record = json.loads((VITRON_TINY / "metrics.json").read_text())
+    return {k: record.get(k) for k in ("command", "code_commit")}
+
 def measure_understanding(model: VitronModel, n: int = 100, seed: int = 0, paraphrases: bool = True,
                           progress: bool = False) -> dict:
     "The understanding metrics on `n` fresh test-split examples per task (all / seen / unseen) and on the paraphrase set."
@@ -432,8 +440,6 @@ def measure_understanding(model: VitronModel, n: int = 100, seed: int = 0, parap
     out["picture_reliance"] = picture_reliance(model, seed=seed)
     out["calls"] = call_agreement(model, n=max(1, n // 2), seed=seed)
     return out
-
-ROUTING_TASKS: tuple[str, ...] = ("ref_seg", "vos", "t2i", "t2v", "i2v", "image_edit", "video_edit")
 
 def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: int = 0) -> dict:
     """How well the LLM's calls carry the user's words, on `n` test-split requests per routing task: the share of calls

@@ -313,11 +313,10 @@ ROUTED_PATH: Path = REFERRING_PATH.parent / "routed.json"
 
 def measure_routes(path=ROUTED_PATH, n: int = 100, n_videos: int = 50, seed: int = 0) -> dict:
     "`routed_segmentation` of the committed LLM and referring segmenter on the test split, written to `path` with the LLM's training record."
-    from vitron_nb.model import load_trained, VITRON_TINY
+    from vitron_nb.model import load_trained, VITRON_TINY, committed_llm
     from vitron_nb.vision import load_clip
     vitron_model, model = load_trained(VITRON_TINY), load_referring()
     result = routed_segmentation(vitron_model, model, load_clip(config=model.vitron_config, device=model.device), n, n_videos, seed=seed)
-    llm_record = json.loads((VITRON_TINY / "metrics.json").read_text())
-    result["llm"] = {k: llm_record.get(k) for k in ("command", "code_commit")}
+    result["llm"] = committed_llm()
     write_json(Path(path), result)
     return result

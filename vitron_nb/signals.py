@@ -496,7 +496,7 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
             "without_synergy": dict(steps=synergy_steps, synergy_weight=0.0, init=out / "stage_1.3" / "signals.safetensors", seed=seed + 1),
             "with_synergy": dict(steps=synergy_steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"], init=out / "stage_1.3" / "signals.safetensors", seed=seed + 1)}
     from vitron_nb.cli import code_commit
-    from vitron_nb.model import VITRON_TINY
+    from vitron_nb.model import committed_llm
     command = command or f"signal_recipe(out_dir={str(out_dir)!r}, seed={seed}, export={export})"
     record = dict(command=command, code_commit=code_commit(), arms={})
     for arm, how in plan.items():
@@ -508,8 +508,7 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
         signals = load_signals(weights, model=parts_of["model"])          # measured as saved (float16), its signal rows installed
         record["arms"][arm] = dict(training=_summary(trained), ablation=message_ablation(parts_of, signals, n, n_videos, n_t2i, seed=seed),
                                    synergy=synergy_views(parts_of, signals, seed=seed))
-    llm = json.loads((VITRON_TINY / "metrics.json").read_text())
-    record["llm"] = {k: llm.get(k) for k in ("command", "code_commit")}
+    record["llm"] = committed_llm()
     write_json(out / "ablation.json", record)
     if export:
         import shutil

@@ -15,11 +15,11 @@ from .regions import Region, sample_region
 from .metrics import format_box, format_st_box
 
 # %% auto #0
-__all__ = ['MODULES', 'TASKS', 'RELATIONS', 'TEMPLATES', 'REPLIES', 'GENERATORS', 'TaskSpec', 'check_task', 'ModuleCall',
-           'Answer', 'Example', 'say', 'plural', 'Description', 'resolve', 'phrase', 'refer', 'fill', 'reply',
-           'task_generator', 'gen_ref_seg', 'gen_rec', 'caption', 'gen_region_caption', 'gen_image_qa', 'gen_video_qa',
-           'gen_video_grounding', 'gen_vos', 'gen_t2i', 'gen_t2v', 'gen_i2v', 'gen_image_edit', 'gen_video_edit',
-           'example_rng', 'make_example', 'make_examples', 'show_example']
+__all__ = ['MODULES', 'TASKS', 'RELATIONS', 'GENERIC_SHAPES', 'TEMPLATES', 'REPLIES', 'GENERATORS', 'TaskSpec', 'check_task',
+           'ModuleCall', 'Answer', 'Example', 'say', 'plural', 'Description', 'resolve', 'phrase', 'refer', 'fill',
+           'reply', 'task_generator', 'gen_ref_seg', 'gen_rec', 'caption', 'gen_region_caption', 'gen_image_qa',
+           'gen_video_qa', 'gen_video_grounding', 'gen_vos', 'gen_t2i', 'gen_t2v', 'gen_i2v', 'gen_image_edit',
+           'gen_video_edit', 'example_rng', 'make_example', 'make_examples', 'show_example']
 
 # %% ../nbs/04_tasks.ipynb #cd599a1d
 MODULES: tuple[str, ...] = ("image_generation", "image_segmentation", "image_editing", "video_generation",
@@ -156,6 +156,8 @@ def resolve(d: Description, objects: list) -> list[int]:
     return [i for i in hits if i != anchors[0] and _related(objects[i], objects[anchors[0]], d.relation)]
 
 # %% ../nbs/04_tasks.ipynb #ca94ba4e
+GENERIC_SHAPES: tuple[str, ...] = ("object", "shape", "thing")   # what a description says when it names no shape
+
 def phrase(d: Description, rng: np.random.Generator | None = None, article: str = "the") -> str:
     "Words for a description, with synonyms drawn from `rng` ('the small crimson disc left of the blue box'); canonical words if `rng` is None."
     pick = (lambda options: str(rng.choice(options))) if rng is not None else (lambda options: options[0])
@@ -163,7 +165,7 @@ def phrase(d: Description, rng: np.random.Generator | None = None, article: str 
     words = [word(d.size)] if d.size else []
     if d.motion == "still": words.insert(0, pick(["still", "motionless", "unmoving"]))
     if d.colour: words.append(word(d.colour))
-    words.append(word(d.shape) if d.shape else pick(["object", "shape", "thing"]))
+    words.append(word(d.shape) if d.shape else pick(list(GENERIC_SHAPES)))
     text = (f"{article} " if article else "") + " ".join(words)
     if d.motion not in (None, "still"): text += " " + pick(["moving", "going", "heading"]) + " " + word(d.motion)
     if d.relation: text += " " + pick(RELATIONS[d.relation]) + " " + phrase(d.anchor, rng)
