@@ -10,11 +10,12 @@ import numpy as np
 from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, file_sha256, DATA_SAMPLES
 
 # %% auto #0
-__all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_STEPS', 'SPECIALIST_SETTINGS', 'RECIPE_OPTIONS',
-           'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery', 'load_vitron',
-           'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report', 'write_chat_output',
-           'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
-           'committed_weights', 'checkpoint_step', 'recipe_settings', 'recipe_command', 'open_run', 'train_recipe',
+__all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALISTS', 'SPECIALIST_SETTINGS', 'SIGNAL_STAGES',
+           'SIGNAL_WEIGHTS', 'RECIPE_OPTIONS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery',
+           'load_vitron', 'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report',
+           'write_chat_output', 'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples',
+           'turns_table', 'turn_card', 'specialist_settings', 'committed_specialists', 'committed_weights',
+           'checkpoint_step', 'recipe_settings', 'recipe_command', 'open_run', 'export_specialist', 'train_recipe',
            'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser',
            'main']
 
@@ -293,9 +294,34 @@ def turn_card(example, result, score) -> dict:
             "score": score}
 
 # %% ../nbs/09_cli.ipynb #9d0247c0
-RECIPE_STEPS: dict[str, int] = {"segmenter": 800, "generator": 1400}   # the specialists' steps; each alignment stage's are model.STAGES[stage]["steps"]
-SPECIALIST_SETTINGS: dict[str, dict] = {"segmenter": dict(batch_size=8, lr=2e-3), "generator": dict(batch_size=64)}
+RECIPE_SPECIALISTS: tuple[str, ...] = ("segmenter", "referring", "generator", "editor", "animator")   # in training order: referring fine-tunes the segmenter
+SPECIALIST_SETTINGS: dict[str, dict] = {        # the settings that made the committed weights (each one's record: data_samples/NAME/NAME.json)
+    "segmenter": dict(steps=800, batch_size=8, lr=2e-3), "referring": dict(steps=1000, batch_size=8, lr=1e-3),
+    "generator": dict(steps=1400, batch_size=64, lr=2e-3)}   # the editor's and animator's live beside their code: EDITOR_SETTINGS, ANIMATOR_SETTINGS
+SIGNAL_STAGES: tuple[str, ...] = ("1.3", "3")   # after the alignment stages: the signal side, then stage 3 with the synergy module (26_signals)
+SIGNAL_WEIGHTS: dict[str, str] = {"1.3": "signals/stage1.3/signals.safetensors", "3": "signals/signals.safetensors"}   # in the run folder
 RECIPE_OPTIONS: tuple[str, ...] = ("specialists", "steps_per_stage", "batch_size", "checkpoint_every")
+
+def specialist_settings(name: str) -> dict:
+    """How `vitron train` trains specialist `name`, alone (`--only NAME`) or in the whole recipe: steps, batch size, learning rate...,
+    the settings that made its committed weights (`SPECIALIST_SETTINGS`, `editor.EDITOR_SETTINGS`, `animator.ANIMATOR_SETTINGS`)."""
+    if name == "editor":
+        from vitron_nb.editor import EDITOR_SETTINGS
+        return dict(EDITOR_SETTINGS)
+    if name == "animator":
+        from vitron_nb.animator import ANIMATOR_SETTINGS
+        return dict(ANIMATOR_SETTINGS)
+    if name not in SPECIALIST_SETTINGS: raise VitronError(f"no specialist {name!r}; the specialists are {', '.join(RECIPE_SPECIALISTS)}")
+    return dict(SPECIALIST_SETTINGS[name])
+
+def committed_specialists() -> dict[str, Path]:
+    "The committed weights of every specialist the system uses, by name (in `RECIPE_SPECIALISTS` order)."
+    from vitron_nb.segmenter import SEGMENTER_PATH
+    from vitron_nb.referring import REFERRING_PATH
+    from vitron_nb.generator import GENERATOR_PATH
+    from vitron_nb.editor import EDITOR_PATH
+    from vitron_nb.animator import ANIMATOR_PATH
+    return dict(zip(RECIPE_SPECIALISTS, (SEGMENTER_PATH, REFERRING_PATH, GENERATOR_PATH, EDITOR_PATH, ANIMATOR_PATH)))
 
 def committed_weights(path) -> dict:
     "{'path': relative to the repository, 'sha256'} of committed weights; a missing file is a VitronError."
@@ -314,17 +340,20 @@ def checkpoint_step(path) -> int | None:
 
 # %% ../nbs/09_cli.ipynb #04873bff
 def recipe_settings(args) -> dict:
-    "What a run folder must share to be resumed: preset, seed, specialists, batch size and each stage's steps (in order)."
-    from vitron_nb.model import STAGES
-    specialists = args.specialists or "committed"
+    """What a run folder must share to be resumed: preset, seed, specialists, batch size and each stage's steps, in order: the specialists
+    (with `--specialists train`), the alignment stages (`model.STAGES`), then the signal stages 1.3 and 3 (`signals.SIGNAL_SETTINGS`)."""
     for option, value in (("--steps-per-stage", args.steps_per_stage), ("--batch-size", args.batch_size), ("--checkpoint-every", args.checkpoint_every)):
         if value is not None and value < 1: raise VitronError(f"{option} must be at least 1, got {value}")
-    names = (list(SPECIALIST_SETTINGS) if specialists == "train" else []) + list(STAGES)
-    default = lambda name: RECIPE_STEPS.get(name, STAGES.get(name, {}).get("steps"))
-    unknown = [name for name in names if default(name) is None and args.steps_per_stage is None]
+    from vitron_nb.model import STAGES
+    from vitron_nb.signals import SIGNAL_SETTINGS
+    specialists = args.specialists or "committed"
+    defaults = {**({name: specialist_settings(name).get("steps") for name in RECIPE_SPECIALISTS} if specialists == "train" else {}),
+                **{stage: spec.get("steps") for stage, spec in STAGES.items()},
+                **dict(zip(SIGNAL_STAGES, (SIGNAL_SETTINGS["steps"], SIGNAL_SETTINGS["synergy_steps"])))}
+    unknown = [name for name, steps in defaults.items() if steps is None and args.steps_per_stage is None]
     if unknown: raise VitronError(f"stage {unknown[0]} has no default number of steps; give --steps-per-stage")
     return dict(preset=args.preset, seed=args.seed, specialists=specialists, batch_size=args.batch_size or 8,
-                steps={name: args.steps_per_stage or default(name) for name in names})
+                steps={name: args.steps_per_stage or steps for name, steps in defaults.items()})
 
 def recipe_command(args, settings: dict) -> str:
     "The command line that makes (and resumes) this run."
@@ -345,7 +374,7 @@ def open_run(out, settings: dict, command: str) -> dict:
         before = manifest.get("settings", {})
         changed = [f"{k} {before.get(k)!r} there, {settings.get(k)!r} now" for k in settings if before.get(k) != settings[k]]
         if changed: raise VitronError(f"{out} holds a run with other settings ({'; '.join(changed)}): give its options to resume it, or choose a new --out")
-        for leftover in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:        # a file being written when the run was killed
+        for leftover in out.rglob(".*.tmp"):                                  # a file being written when the run was killed
             if leftover.is_file(): leftover.unlink()
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VitronError(f"{out} already exists and holds no manifest.json of `vitron train --only all`; choose a new --out (nothing was written)")
@@ -356,16 +385,42 @@ def open_run(out, settings: dict, command: str) -> dict:
 
 # %% ../nbs/09_cli.ipynb #cd300cab
 def _specialist_stage(name: str, steps: int, out: Path, args, config) -> tuple:
-    "Train (or resume, or load when finished) one specialist into `out/name`; (model, record with losses, result for the manifest)."
-    from vitron_nb.segmenter import train_segmenter
-    from vitron_nb.generator import train_generator
-    train = {"segmenter": train_segmenter, "generator": train_generator}[name]
-    model, record = train(config, out_dir=out / name, steps=steps, seed=args.seed, checkpoint_every=args.checkpoint_every or 50,
-                          **SPECIALIST_SETTINGS[name])
+    """Train (or resume, or load when finished) one specialist into `out/name` with its own settings (`specialist_settings`); the referring
+    segmenter fine-tunes the segmenter trained before it in `out/segmenter`. (model, record with losses, result for the manifest)."""
+    from importlib import import_module
+    train = getattr(import_module(f"vitron_nb.{name}"), f"train_{name}")
+    start = {"segmenter": out / "segmenter" / "checkpoint.safetensors"} if name == "referring" else {}
+    model, record = train(config, out_dir=out / name, seed=args.seed, checkpoint_every=args.checkpoint_every or 50,
+                          **{**specialist_settings(name), "steps": steps}, **start)
     losses = record["losses"]
     result = {**{k: v for k, v in record.items() if k != "losses"}, "final_loss": float(np.mean(losses[-20:])) if losses else None,
-              "checkpoint": f"{name}/checkpoint.safetensors"}
+              "checkpoint": f"{name}/checkpoint.safetensors",
+              "status": "complete, loaded on resume" if record["resumed_from"] >= steps else "resumed" if record["resumed_from"] else "trained"}
+    if start: result["segmenter"] = {**record["segmenter"], "path": "segmenter/checkpoint.safetensors"}   # the run's own, named in the run folder
     return model, record, result
+
+def export_specialist(name: str, model, record: dict, config) -> Path:
+    "Measure a trained specialist and write it with its record to data_samples/, as `vitron train --only NAME --export` does; its path."
+    if name == "segmenter":
+        from vitron_nb.segmenter import export_segmenter
+        return export_segmenter(model, record)
+    if name == "generator":
+        from vitron_nb.generator import export_generator
+        return export_generator(model, record)
+    if name == "referring":
+        from vitron_nb.referring import export_referring
+        from vitron_nb.vision import load_clip
+        return export_referring(model, load_clip(config=model.vitron_config, device=model.device), record)
+    if name == "editor":
+        from vitron_nb.editor import export_editor, step_seconds
+        speed = {kind: step_seconds(config, record["batch_size"], bf16=bf16, channels_last=last)
+                 for kind, bf16, last in (("fp32", False, False), ("bf16", True, False), ("bf16_channels_last", True, True))}
+        print("seconds per training step:", speed)
+        return export_editor(model, record, speed=speed)
+    if name == "animator":
+        from vitron_nb.animator import export_animator
+        return export_animator(model, record)
+    raise VitronError(f"no specialist {name!r}; the specialists are {', '.join(RECIPE_SPECIALISTS)}")
 
 def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dict | None) -> dict:
     "Train (or resume) alignment `stage` into `out/stage{stage}.safetensors`; a finished one is loaded and its earlier result kept."
@@ -383,13 +438,46 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
                          checkpoint_every=args.checkpoint_every or 50, progress=True)
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
+def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
+    """What the signal stages train against: the run's aligned model (saved in `out/model`) and the run's referring segmenter and generator
+    (retrained in `out`, or the committed ones); (`signals._specialists`' parts, where each came from, for the manifest)."""
+    from vitron_nb.signals import _specialists
+    paths = {name: out / name / "checkpoint.safetensors" if specialists == "train" else committed_specialists()[name]
+             for name in ("referring", "generator")}
+    named = lambda path: {"path": path.relative_to(out).as_posix(), "sha256": file_sha256(path)} if specialists == "train" else committed_weights(path)
+    against = {"llm": {"path": "model/vitron.safetensors", "sha256": file_sha256(out / "model" / "vitron.safetensors"),
+                       "what": "this run's model after its alignment stages"}, **{name: named(path) for name, path in paths.items()}}
+    return _specialists(model=model, **paths), against
+
+def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
+    """Train (or resume) signal `stage` against `parts` (`_signal_parts`): 1.3, then 3 from it with the synergy module (seeded as
+    `signal_recipe` seeds that arm), checkpointed in `out/signals/stage{stage}/`, its weights at `SIGNAL_WEIGHTS[stage]`; a finished stage is loaded."""
+    from vitron_nb.signals import train_signals, save_signals, load_signals, SIGNAL_SETTINGS
+    path, synergy = out / SIGNAL_WEIGHTS[stage], stage == "3"
+    if path.is_file():                                    # written when the stage finished
+        load_signals(path, model=parts["model"])          # its signal tokens' rows into the LLM, as training left them
+        print(f"  already complete: loaded {SIGNAL_WEIGHTS[stage]}", flush=True)
+        record, status = json.loads(path.with_suffix(".json").read_text()), "complete, loaded on resume"
+    else:
+        folder = out / "signals" / f"stage{stage}"
+        done = checkpoint_step(folder / "checkpoint.safetensors") or 0
+        if done: print(f"  resumed from step {done} of {steps} (signals/stage{stage}/checkpoint.safetensors)", flush=True)
+        signals, record = train_signals(folder, steps=steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"] if synergy else 0.0,
+                                        init=out / SIGNAL_WEIGHTS["1.3"] if synergy else None, seed=args.seed + synergy,
+                                        checkpoint_every=args.checkpoint_every or 50, parts_of=parts)
+        save_signals(signals, path, record)
+        status = "resumed" if record["resumed_from"] else "trained"
+    totals = [sum(v for k, v in reading.items() if k != "discriminator_accuracy") for reading in record["history"]]
+    return {"stage": stage, **{k: record[k] for k in ("steps", "resumed_from", "seed", "synergy_weight", "batch_size", "plain", "lr", "train_seconds")},
+            "final_loss": float(np.mean(totals[-20:])) if totals else None, "checkpoint": f"signals/stage{stage}/checkpoint.safetensors",
+            "weights": SIGNAL_WEIGHTS[stage], "status": status}
+
 # %% ../nbs/09_cli.ipynb #251351da
 def train_recipe(args) -> int:
-    "`vitron train --only all`: specialists (committed or retrained), then every alignment stage; checkpointed, resumable, with a manifest."
+    """`vitron train --only all`: specialists (committed or retrained), every alignment stage, then the signal side (stages 1.3 and 3) against
+    the model just aligned; checkpointed, resumable, with a manifest."""
     from vitron_nb.model import STAGES, build_model, save_trained
     from vitron_nb.core import set_seed
-    from vitron_nb.segmenter import SEGMENTER_PATH
-    from vitron_nb.generator import GENERATOR_PATH
     from vitron_nb.vision import CLIP_PATH
     from vitron_nb.llm import LLM_PATH
     from vitron_nb.tokenizer import TOKENIZER_PATH
@@ -399,21 +487,31 @@ def train_recipe(args) -> int:
     manifest = open_run(out, settings, recipe_command(args, settings)) if writes else {"stages": {}}   # other processes: rank 0 keeps it
     manifest["inputs"] = {"encoder": committed_weights(CLIP_PATH), "llm": committed_weights(LLM_PATH), "tokenizer": committed_weights(TOKENIZER_PATH)}
     if settings["specialists"] == "committed":
-        manifest["specialists"] = {"used": "committed", "segmenter": committed_weights(SEGMENTER_PATH), "generator": committed_weights(GENERATOR_PATH)}
-    else: manifest["specialists"] = {"used": "trained in this run", **{name: f"{name}/checkpoint.safetensors" for name in SPECIALIST_SETTINGS}}
+        manifest["specialists"] = {"used": "committed", **{name: committed_weights(path) for name, path in committed_specialists().items()}}
+    else: manifest["specialists"] = {"used": "trained in this run", **{name: f"{name}/checkpoint.safetensors" for name in RECIPE_SPECIALISTS}}
     save = lambda: write_json(out / "manifest.json", manifest) if writes else None
     save()
-    names, specialists, model = list(settings["steps"]), {}, None
+    names, specialists, model, parts = list(settings["steps"]), {}, None, None
     print(f"vitron train: {len(names)} stages ({', '.join(names)}) into {out}, seed {args.seed}, {settings['specialists']} specialists", flush=True)
     for number, name in enumerate(names, 1):
         steps = settings["steps"][name]
-        print(f"[{number}/{len(names)}] {'specialist ' + name if name in SPECIALIST_SETTINGS else 'alignment stage ' + name}: {steps} steps", flush=True)
-        if name in SPECIALIST_SETTINGS:
+        kind = "specialist" if name in RECIPE_SPECIALISTS else "alignment stage" if name in STAGES else "signal stage"
+        print(f"[{number}/{len(names)}] {kind} {name}: {steps} steps", flush=True)
+        if name in RECIPE_SPECIALISTS:
             specialist, record, result = _specialist_stage(name, steps, out, args, config)
             specialists[name] = (specialist, record)
-        else:
+        elif name in STAGES:
             if model is None: set_seed(args.seed); model = build_model(config)       # the fresh projectors' weights follow the seed
             result = _alignment_stage(model, name, steps, out, args, manifest["stages"].get(name))
+        else:
+            if not writes: break                          # under `accelerate launch` the signal side trains in the main process alone
+            if parts is None:                             # the aligned model, saved before the signal stages train its signal tokens' rows
+                manifest["model"] = "model/vitron.safetensors"
+                print(f"  wrote {save_trained(model, out / 'model', manifest)}", flush=True)
+                parts, against = _signal_parts(model, out, settings["specialists"])
+                manifest["signals"] = {"weights": SIGNAL_WEIGHTS["3"], "trained_against": against,
+                                       "use": "signals.load_signals(RUN/signals/signals.safetensors, model=model.load_trained(RUN/model))"}
+            result = _signal_stage(parts, name, steps, out, args)
         manifest["stages"][name] = result
         loss, loaded = result.get("final_loss"), result.get("status", "").startswith("complete")
         loss = "n/a" if loss is None else f"{loss:.4f}" + (" (when it was trained)" if loaded else "")
@@ -421,21 +519,21 @@ def train_recipe(args) -> int:
               + f", final loss {loss}", flush=True)
         save()
     if not writes: return 0                                 # under `accelerate launch`, only the main process writes
-    manifest.update(status="done", model="model/vitron.safetensors")
-    print(f"wrote {save_trained(model, out / 'model', manifest)}")
-    if args.export: _export_recipe(model, specialists, manifest)
+    manifest.update(status="done")
+    print(f"wrote {write_json(out / 'model' / 'metrics.json', manifest)}")
+    if args.export: _export_recipe(out, specialists, manifest, config)
     print(f"wrote {save()}")
     return 0
 
-def _export_recipe(model, specialists: dict, manifest: dict):
-    "Measure and write the run's model (and retrained specialists) to data_samples/, as each component's --export does."
-    from vitron_nb.model import measure_understanding, save_trained
-    from vitron_nb.segmenter import export_segmenter
-    from vitron_nb.generator import export_generator
+def _export_recipe(out: Path, specialists: dict, manifest: dict, config):
+    """Measure and write the run's model (as aligned, from `out/model`) and retrained specialists to data_samples/, as each component's
+    --export does. The signal side is not exported: `vitron train --only signals --export` retrains and measures it against the new model."""
+    from vitron_nb.model import measure_understanding, save_trained, load_trained
+    model = load_trained(out / "model")
     manifest["understanding"] = measure_understanding(model, n=100, seed=0, progress=True)
     print(f"wrote {save_trained(model, DATA_SAMPLES / 'vitron-tiny', manifest)}")
-    for name, (specialist, record) in specialists.items():
-        print(f"wrote {(export_segmenter if name == 'segmenter' else export_generator)(specialist, record)}")
+    for name, (specialist, record) in specialists.items(): print(f"wrote {export_specialist(name, specialist, record, config)}")
+    print("the signal side stays in the run folder: `vitron train --only signals --export` trains and measures it against the exported model")
 
 # %% ../nbs/09_cli.ipynb #33e27761
 def cmd_demo(args) -> int:
@@ -546,30 +644,14 @@ def cmd_train(args) -> int:
             keys = ("seed", "steps", "batch_size", "lr", "p_single", "hard_negatives", "dense_weight", "shape_steps", "losses")
             print(f"wrote {export_clip(model, {k: record[k] for k in keys})}")
         return 0
-    if args.only == "segmenter":
-        from vitron_nb.segmenter import train_segmenter, export_segmenter
-        model, record = train_segmenter(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/segmenter",
-                                        steps=args.steps or RECIPE_STEPS["segmenter"], seed=args.seed, **SPECIALIST_SETTINGS["segmenter"])
+    if args.only in RECIPE_SPECIALISTS:          # segmenter, referring, generator, editor, animator: the settings the recipe uses too
+        from importlib import import_module
+        config = VitronConfig.from_preset(args.preset)
+        settings = {**specialist_settings(args.only), **({"steps": args.steps} if args.steps else {})}
+        train = getattr(import_module(f"vitron_nb.{args.only}"), f"train_{args.only}")
+        model, record = train(config, out_dir=args.out or f"runs/{args.only}", seed=args.seed, **settings)
         print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
-        if args.export: print(f"wrote {export_segmenter(model, record)}")
-        return 0
-    if args.only == "generator":
-        from vitron_nb.generator import train_generator, export_generator
-        model, record = train_generator(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/generator",
-                                        steps=args.steps or RECIPE_STEPS["generator"], seed=args.seed, **SPECIALIST_SETTINGS["generator"])
-        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
-        if args.export: print(f"wrote {export_generator(model, record)}")
-        return 0
-    if args.only == "editor":
-        from vitron_nb.editor import train_editor, export_editor, EDITOR_SETTINGS, step_seconds
-        settings = {**EDITOR_SETTINGS, **({"steps": args.steps} if args.steps else {})}
-        model, record = train_editor(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/editor", seed=args.seed, **settings)
-        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
-        if args.export:
-            speed = {name: step_seconds(VitronConfig.from_preset(args.preset), settings["batch_size"], bf16=bf16, channels_last=last)
-                     for name, bf16, last in (("fp32", False, False), ("bf16", True, False), ("bf16_channels_last", True, True))}
-            print("seconds per training step:", speed)
-            print(f"wrote {export_editor(model, record, speed=speed)}")
+        if args.export: print(f"wrote {export_specialist(args.only, model, record, config)}")
         return 0
     if args.only == "signals":
         from vitron_nb.signals import signal_recipe
@@ -578,21 +660,6 @@ def cmd_train(args) -> int:
         from vitron_nb.signals import ablation_table, synergy_table
         print(ablation_table(record)); print(synergy_table(record))
         if args.export: print("wrote data_samples/signals/")
-        return 0
-    if args.only == "animator":
-        from vitron_nb.animator import train_animator, export_animator, ANIMATOR_SETTINGS
-        settings = {**ANIMATOR_SETTINGS, **({"steps": args.steps} if args.steps else {})}
-        model, record = train_animator(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/animator", seed=args.seed, **settings)
-        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
-        if args.export: print(f"wrote {export_animator(model, record)}")
-        return 0
-    if args.only == "referring":
-        from vitron_nb.referring import train_referring, export_referring
-        from vitron_nb.vision import load_clip
-        model, record = train_referring(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/referring", seed=args.seed,
-                                        **({"steps": args.steps} if args.steps else {}))
-        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
-        if args.export: print(f"wrote {export_referring(model, load_clip(config=model.vitron_config, device=model.device), record)}")
         return 0
     if args.only == "llm":
         from vitron_nb.llm import pretrain_llm, evaluate_llm, export_llm, LLM_PATH
@@ -729,30 +796,38 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the whole recipe (default) or one component; checkpointed, resumes from its run folder",
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="With no --only (or --only all): the whole recipe into one run folder (default runs/recipe).\n"
-                           "First the specialists: the committed segmenter and generator (--specialists committed, the default;\n"
-                           "their SHA-256 goes in the manifest) or retrained (--specialists train). Then the alignment stages\n"
-                           "1.1, 2 and 1.2 (model.STAGES) from the committed encoder and stage-0 LLM. Every stage checkpoints every --checkpoint-every\n"
-                           "steps; manifest.json records the command, seed, code commit and each stage's result. Run the same\n"
-                           "command again after an interruption: finished stages are loaded, not retrained, and the interrupted\n"
-                           "one resumes from its last checkpoint (at most --checkpoint-every steps are lost). The trained model\n"
-                           "is written to RUN/model (a folder `vitron bench --model` reads). --only COMPONENT trains one part alone.",
+                           "First the specialists: the committed segmenter, referring segmenter, generator, editor and animator\n"
+                           "(--specialists committed, the default; their SHA-256 goes in the manifest), or all five retrained\n"
+                           "(--specialists train) for the steps that made the committed ones, the referring segmenter fine-tuning\n"
+                           "the segmenter just trained. Then the alignment stages 1.1, 2 and 1.2 (model.STAGES) from the committed\n"
+                           "encoder and stage-0 LLM; the aligned model is written to RUN/model (a folder `vitron bench --model` reads).\n"
+                           "Then the signal side against that model and the run's referring segmenter and generator: stage 1.3,\n"
+                           "then stage 3 with the synergy module (signals.SIGNAL_SETTINGS), written to RUN/signals/signals.safetensors\n"
+                           "(signals.load_signals(it, model=model.load_trained(RUN/model))). The stage-3 arm without synergy and\n"
+                           "the message-mode measurement are --only signals' job. Every stage checkpoints every --checkpoint-every\n"
+                           "steps; manifest.json records the command, seed, code commit, the weights used and each stage's result.\n"
+                           "Run the same command again after an interruption: finished stages are loaded, not retrained, and the\n"
+                           "interrupted one resumes from its last checkpoint (at most --checkpoint-every steps are lost). --export\n"
+                           "writes the model and any retrained specialists to data_samples/, measured (not the signal side: commit\n"
+                           "that with --only signals --export). --only COMPONENT trains one part alone, with the recipe's settings.",
                            epilog="examples:\n"
-                           "  vitron train                                            # the whole recipe, committed specialists\n"
-                           "  vitron train --specialists train --out runs/full        # retrain the specialists too\n"
+                           "  vitron train                                            # the whole recipe: committed specialists, stages 1.1, 2, 1.2, 1.3, 3\n"
+                           "  vitron train --specialists train --out runs/full        # retrain all five specialists first\n"
                            "  vitron train --steps-per-stage 6 --checkpoint-every 2   # a quick check of the whole pipeline\n"
-                           "  vitron train --only evaluator --export                  # one component")
+                           "  vitron train --only animator --export                   # one component")
     train.add_argument("--only", default="all", help="all (default): the whole recipe; or one component: tokenizer, clip (vision encoder), llm (stage 0), "
-                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), signals (stages 1.3 and 3: signal projectors and synergy, measured in each message mode), evaluator, or vitron (alignment stages 1.1, 2 and 1.2 alone)")
+                       "segmenter (SAM), referring (SAM fine-tuned to read instructions), generator (text-to-image diffusion), editor (image and video inpainting), animator (text- and image-to-video diffusion), signals (stages 1.3 and 3 against the committed LLM: both stage-3 arms, with and without synergy, measured in each message mode), evaluator, or vitron (alignment stages 1.1, 2 and 1.2 alone)")
     train.add_argument("--preset", default="tiny", help="config preset: tiny, small or paper")
     train.add_argument("--steps", type=int, help="one component's training steps (default: the component's own)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run folder for checkpoints (default: runs/<component>; runs/recipe for the whole recipe)")
     train.add_argument("--export", action="store_true", help="write the trained weights to data_samples/ when done")
     recipe = train.add_argument_group("the whole recipe (--only all)")
-    recipe.add_argument("--specialists", choices=["committed", "train"], help="use the committed segmenter and generator (default) or retrain them first")
-    recipe.add_argument("--steps-per-stage", type=int, metavar="N", help=f"N steps for every stage (default: each alignment stage's own, model.STAGES; "
-                        f"{RECIPE_STEPS['segmenter']} segmenter and {RECIPE_STEPS['generator']} generator steps with --specialists train)")
-    recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8)")
+    recipe.add_argument("--specialists", choices=["committed", "train"], help="use the committed segmenter, referring segmenter, generator, editor and "
+                        "animator (default), or retrain all five first (each as --only NAME trains it)")
+    recipe.add_argument("--steps-per-stage", type=int, metavar="N", help="N steps for every stage (default: each stage's own: model.STAGES for 1.1, 2 and "
+                        "1.2, signals.SIGNAL_SETTINGS for 1.3 and 3, and with --specialists train each specialist's, those of its committed weights)")
+    recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8); the specialists and signal stages keep their own")
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
     train.set_defaults(run=cmd_train)
     bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; with --tasks also re-measure "

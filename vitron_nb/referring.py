@@ -168,15 +168,18 @@ def referring_loss(model: ReferringSegmenter, clip, batch: list[dict]) -> tuple[
 
 # %% ../nbs/24_referring.ipynb #1d9df080
 def train_referring(config: VitronConfig | None = None, out_dir="runs/referring", steps: int = 1000, batch_size: int = 8,
-                    seed: int = 0, lr: float = 1e-3, resume: bool = True, progress: bool = True, checkpoint_every: int = 50):
-    "Fine-tune the committed segmenter with instruction prompts (and its own), resuming from `out_dir`; (model, record)."
+                    seed: int = 0, lr: float = 1e-3, resume: bool = True, progress: bool = True, checkpoint_every: int = 50,
+                    segmenter=None):
+    """Fine-tune a segmenter with instruction prompts (and its own), resuming from `out_dir`; (model, record). `segmenter`: the weights
+    to start from, an exported file or a training checkpoint (default the committed `SEGMENTER_PATH`); the record names it and its SHA-256."""
     from tqdm.auto import tqdm
-    from vitron_nb.segmenter import load_segmenter
+    from vitron_nb.segmenter import load_segmenter, SEGMENTER_PATH
     from vitron_nb.vision import load_clip
     config, device = config or VitronConfig(), pick_device()
     if steps < 1 or batch_size < 1: raise VitronError(f"need steps >= 1 and batch_size >= 1, got {steps}, {batch_size}")
     set_seed(seed)
-    sam = load_segmenter(config=config, device=device)
+    start_from = Path(segmenter) if segmenter is not None else SEGMENTER_PATH
+    sam = load_segmenter(start_from, config=config, device=device)
     for p in sam.parameters(): p.requires_grad_(True)
     model, clip = build_referring(config, sam).to(device).train(), load_clip(config=config, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -198,6 +201,7 @@ def train_referring(config: VitronConfig | None = None, out_dir="runs/referring"
             core.save_checkpoint(path, model.state_dict(), optimizer, step + 1, "referring-checkpoint", seed=seed, losses=losses,
                                  config=config.to_dict(), train_seconds=round(earlier + time.perf_counter() - began, 1))
     record = dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr, text_share=TEXT_SHARE,
+                  segmenter={"path": str(start_from), "sha256": core.file_sha256(start_from)},
                   train_seconds=round(earlier + time.perf_counter() - began, 1), losses=losses)
     return model.eval(), record
 

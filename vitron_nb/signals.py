@@ -177,16 +177,23 @@ def _target_pictures(requests: list[dict], config: VitronConfig, step: int, seed
     return resize(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, generator_sizes(config)["sample_size"]) * 2 - 1
 
 # %% ../nbs/26_signals.ipynb #fc1a77f0
-def _specialists(device=None) -> dict:
-    "The committed aligned LLM (model), referring segmenter and generator, frozen: what stage 1.3 trains against."
+def _specialists(device=None, model=None, referring=None, generator=None) -> dict:
+    """The aligned LLM (model), referring segmenter and generator, frozen: what stage 1.3 trains against. Each defaults to the committed
+    one; `vitron train` gives the model it has just aligned and its own referring segmenter and generator (loaded, or the path of their
+    exported weights or training checkpoint)."""
     from vitron_nb.model import load_trained, VITRON_TINY
     from vitron_nb.referring import load_referring
     from vitron_nb.generator import load_generator
-    model = load_trained(VITRON_TINY, device=device)
-    for p in model.parameters(): p.requires_grad_(False)
-    generator = load_generator(config=model.config, device=model.device)
-    for p in generator.parameters(): p.requires_grad_(False)
-    return dict(model=model, referring=load_referring(config=model.config, device=model.device), generator=generator.eval())
+    model = load_trained(VITRON_TINY, device=device) if model is None else model
+    parts = dict(model=model.eval())
+    for name, given, loader in (("referring", referring, load_referring), ("generator", generator, load_generator)):
+        part = loader(given, config=model.config, device=model.device) if given is None or isinstance(given, (str, Path)) else given
+        if part.vitron_config.to_dict() != model.config.to_dict():
+            raise VitronError(f"the {name} was built for preset {part.vitron_config.preset!r}, the model for {model.config.preset!r}: train both from one config")
+        parts[name] = part.eval()
+    for part in parts.values():
+        for p in part.parameters(): p.requires_grad_(False)
+    return parts
 
 def _first_picture(ex) -> tuple[np.ndarray, np.ndarray]:
     "The picture a segmentation call runs on and its true mask: the image, or a video's first frame."
