@@ -16,12 +16,13 @@ from .evaluate import Prediction
 
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING',
-           'UNDERSTANDING', 'VITRON_TINY', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model',
-           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
-           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
+           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'video_token_width', 'MediaNorm', 'VitronModel',
+           'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch',
+           'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
            'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr',
            'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
-           'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table']
+           'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table',
+           'headline_understanding', 'compare_records']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -491,3 +492,31 @@ def floor_table(measured: dict) -> str:
         cells = [get(k) for k in ("all", "seen", "unseen")] + [measured.get("paraphrases", {}).get("all", {}).get(task, {}).get(metric)]
         rows.append(f"| {task} | {metric} | {floor:.2f} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in cells) + " |")
     return "\n".join(rows)
+
+# %% ../nbs/14_model.ipynb #046986a2
+REPRODUCTION: Path = DATA_SAMPLES / "reproduction"       # second runs of committed commands, measured like the committed records
+
+def headline_understanding(record: dict) -> dict[str, tuple[float, int]]:
+    "A `measure_understanding` record's headline numbers: name -> (value, n): each task's metric, paraphrase routing, each call agreement."
+    out = {f"{task} {metric}": (record["test"]["all"][task][metric], record["test"]["all"][task]["n"])
+           for task, (metric, _) in UNDERSTANDING.items()}
+    routing = record["paraphrases"]["all"]["routing"]
+    out["paraphrase routing accuracy"] = (routing["accuracy"], routing["n"])
+    out.update({f"{task} call words": (c["words"], c["n"]) for task, c in record["calls"].items()})
+    return out
+
+def compare_records(reference: dict[str, tuple[float, int]], other: dict[str, tuple[float, int]], z: float = 2.0) -> list[dict]:
+    """Each number of two records (name -> (value, n), as `headline_understanding` gives) side by side, with the noise allowed:
+    `z` standard errors of the difference, each at most sqrt(m(1-m)/n) for a mean m of n values in [0, 1] (m kept 1/n from 0 and 1)."""
+    missing = set(reference) ^ set(other)
+    if missing: raise VitronError(f"the records do not measure the same things: {sorted(missing)} in only one of them")
+    rows = []
+    for name, (a, n_a) in reference.items():
+        b, n_b = other[name]
+        if not (0 <= a <= 1 and 0 <= b <= 1) or min(n_a, n_b) < 1:
+            raise VitronError(f"{name}: {a} (n {n_a}) against {b} (n {n_b}): compare_records takes means of values in [0, 1] over n >= 1")
+        var = lambda m, n: min(max(m, 1 / n), 1 - 1 / n) * (1 - min(max(m, 1 / n), 1 - 1 / n)) / n   # 0 or 1 counts as one example off the edge
+        noise = z * math.sqrt(var(a, n_a) + var(b, n_b))
+        rows.append(dict(name=name, reference=a, other=b, difference=round(b - a, 4), noise=round(noise, 4),
+                         within=abs(b - a) <= noise + 1e-9))
+    return rows
