@@ -136,7 +136,7 @@ from nbdev.test import test_nb
 ok, seconds = test_nb(Path(sys.argv[1]), skip_flags=sys.argv[2:], showerr=True)
 own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps(dict(ok=ok, wall_seconds=seconds, cpu_seconds=sum(r.ru_utime + r.ru_stime for r in (own, children)),
-                      peak_mb=max(own.ru_maxrss, children.ru_maxrss) / 1024)))
+                      peak_mb=max(own.ru_maxrss, children.ru_maxrss) / (1024 * 1024 if sys.platform == "darwin" else 1024))))   # KB on Linux, bytes on macOS
 """
 
 def notebook_cost(path, skip_flags=None) -> dict:
