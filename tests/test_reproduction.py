@@ -19,3 +19,11 @@ def test_the_recipe_reproduces_the_committed_model():
     rows = compare_records(headline_understanding(committed), headline_understanding(record["understanding"]))
     assert len(rows) == 5 + 1 + 7
     assert all(r["within"] for r in rows), [r for r in rows if not r["within"]]
+
+def test_the_recipe_reproduces_the_committed_signal_side():
+    from vitron_nb.signals import headline_signals, ABLATION_PATH
+    committed, again = json.loads(ABLATION_PATH.read_text()), json.loads((REPRODUCTION / "signals.json").read_text())
+    assert again["llm"] == committed["llm"] == committed_llm(), "measured against another LLM: run `vitron train --only signals` again"
+    assert again["command"].startswith("vitron train --only signals --seed 0")
+    rows = compare_records(headline_signals(committed), headline_signals(again))
+    assert len(rows) == 27 and all(r["within"] for r in rows), [r for r in rows if not r["within"]]

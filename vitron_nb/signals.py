@@ -20,7 +20,7 @@ __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', '
            'segmentation_target', 'generation_request', 'generation_target', 'relative_l2', 'signal_batch',
            'signal_loss', 'train_signals', 'save_signals', 'load_signals', 'SignalGrammar', 'signal_calls',
            'segment_in_mode', 'condition_in_mode', 'message_ablation', 'synergy_views', 'show_synergy', 'signal_recipe',
-           'ablation_table', 'synergy_table', 'show_modes']
+           'ablation_table', 'synergy_table', 'show_modes', 'headline_signals']
 
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
@@ -569,3 +569,15 @@ def show_modes(record: dict, arm: str = "with_synergy", size: float = 3.0):
         ax.tick_params(axis="x", labelsize=7)
     plt.tight_layout()
     return fig
+
+# %% ../nbs/26_signals.ipynb #dc7d4fb8
+def headline_signals(record: dict) -> dict[str, tuple[float, int]]:
+    "A `signal_recipe` record's headline numbers, name -> (value, n): each arm's referring cIoU, VOS J&F and text-to-image accuracy in each message mode."
+    out = {}
+    for arm in ARMS:
+        a = record["arms"][arm]["ablation"]
+        for mode in MESSAGE_MODES:
+            m = a[mode]
+            out.update({f"{arm}, {mode}: referring cIoU": (m["ref_seg_ciou"], a["n_images"]), f"{arm}, {mode}: VOS J&F": (m["vos_jf"], a["n_videos"]),
+                        f"{arm}, {mode}: text-to-image": (m["t2i_accuracy"]["all"], a["n_t2i"])})
+    return out
