@@ -92,3 +92,13 @@ def test_predictions_have_calls_or_errors(model):
     assert set(preds) == {e.id for e in ex}
     for p in preds.values(): assert p.call is None or p.call.module in ("image_generation", "image_segmentation", "image_editing",
                                                                         "video_generation", "video_segmentation", "video_editing", "image_to_video")
+
+def test_box_axes_reads_each_axis_of_the_committed_model():
+    import json
+    from vitron_nb.model import box_axes, BOX_AXES_PATH, committed_llm, VITRON_TINY
+    record = json.loads(BOX_AXES_PATH.read_text())
+    assert record["llm"] == committed_llm(), "the committed model changed: re-measure box_axes and update 14_model's prose"
+    assert record["grounded_caption"]["corr_y"] > 0.8 > 0.5 > record["grounded_caption"]["corr_x"]
+    small = box_axes(load_trained(VITRON_TINY), n=4)
+    assert small["rec"]["n"] == 4 and small["grounded_caption"]["n"] == 2
+    assert all(len(p) == 4 for r in small.values() for p in r["points"])

@@ -16,13 +16,13 @@ from .evaluate import Prediction
 
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING',
-           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'video_token_width', 'MediaNorm', 'VitronModel',
-           'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch',
-           'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
-           'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr',
-           'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
-           'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table',
-           'headline_understanding', 'compare_records']
+           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH', 'video_token_width', 'MediaNorm',
+           'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage',
+           'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained', 'load_trained',
+           'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'picture_reliance',
+           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'box_axes']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -520,3 +520,25 @@ def compare_records(reference: dict[str, tuple[float, int]], other: dict[str, tu
         rows.append(dict(name=name, reference=a, other=b, difference=round(b - a, 4), noise=round(noise, 4),
                          within=abs(b - a) <= noise + 1e-9))
     return rows
+
+# %% ../nbs/14_model.ipynb #7ed7f143
+BOX_AXES_PATH: Path = DATA_SAMPLES / "diagnostics" / "box_axes.json"   # box_axes on the committed model
+
+def box_axes(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
+    """Where the model's boxes land, axis by axis, on `n` held-out REC questions and `n // 2` single-object grounded captions:
+    per task the correlation of the written box's centre with the true centre in x and in y, the mean absolute error, and the points."""
+    from vitron_nb.metrics import parse_box
+    singles = (grounded_caption_example(i, "test", model.config, seed) for i in range(20 * n))
+    examples = {"rec": make_examples(["rec"], n_per_task=n, split="test", seed=seed),
+                "grounded_caption": [e for e in singles if e.target_text().startswith("There is")][: max(2, n // 2)]}
+    out = {}
+    for task, exs in examples.items():
+        pairs = [(parse_box(e.target_text()), parse_box(text)) for e, text in zip(exs, answer(model, exs))]
+        pairs = [(t, p) for t, p in pairs if p is not None]
+        if len(pairs) < 2: raise VitronError(f"box_axes: the model wrote {len(pairs)} readable boxes for {len(exs)} {task} examples")
+        true, pred = (np.array([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] for b in boxes]) for boxes in zip(*pairs))
+        corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
+        out[task] = dict(n=len(exs), boxes=len(pairs), corr_x=round(corr(true[:, 0], pred[:, 0]), 3), corr_y=round(corr(true[:, 1], pred[:, 1]), 3),
+                         error_x=round(float(np.abs(true[:, 0] - pred[:, 0]).mean()), 3), error_y=round(float(np.abs(true[:, 1] - pred[:, 1]).mean()), 3),
+                         points=np.round(np.hstack([true, pred]), 3).tolist())
+    return out
