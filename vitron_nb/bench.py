@@ -12,7 +12,7 @@ from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
 __all__ = ['FLOORS', 'RECORD_FILES', 'RESULT_PARTS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency',
-           'stage_step_benchmark', 'peak_memory_mb', 'run_benchmark', 'benchmark_table', 'notebook_cost',
+           'stage_step_benchmark', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'benchmark_table', 'notebook_cost',
            'notebook_costs', 'notebook_table', 'committed_records', 'results_rows', 'results_table', 'added_memory_mb',
            'cost_growth', 'chat_latency', 'measure_results', 'modes_table', 'synergy_comparison_table', 'latency_table',
            'growth_table', 'results_markdown', 'show_results', 'show_costs', 'results_notebook', 'write_notebook',
@@ -86,9 +86,14 @@ def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 
 
 # %% ../nbs/15_bench.ipynb #8eb21f0e
 def peak_memory_mb() -> float:
-    "Peak resident memory of this process so far, in MB (`ru_maxrss` of `resource.getrusage`: KB on Linux, bytes on macOS)."
-    import resource, sys
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    "Peak resident memory of this process so far, in MB."
+    import resource
+    return maxrss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+def maxrss_mb(ru_maxrss: int) -> float:
+    "`ru_maxrss` of `resource.getrusage` in MB: the kernel gives KB on Linux, bytes on macOS."
+    import sys
+    return ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 # %% ../nbs/15_bench.ipynb #178497b2
 def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
@@ -134,9 +139,10 @@ import json, resource, sys
 from pathlib import Path
 from nbdev.test import test_nb
 ok, seconds = test_nb(Path(sys.argv[1]), skip_flags=sys.argv[2:], showerr=True)
+from vitron_nb.bench import maxrss_mb          # after the notebook, so its own imports are not counted twice
 own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps(dict(ok=ok, wall_seconds=seconds, cpu_seconds=sum(r.ru_utime + r.ru_stime for r in (own, children)),
-                      peak_mb=max(own.ru_maxrss, children.ru_maxrss) / (1024 * 1024 if sys.platform == "darwin" else 1024))))   # KB on Linux, bytes on macOS
+                      peak_mb=maxrss_mb(max(own.ru_maxrss, children.ru_maxrss)))))
 """
 
 def notebook_cost(path, skip_flags=None) -> dict:

@@ -22,7 +22,7 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS',
            'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage',
            'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained', 'load_trained',
            'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'picture_reliance',
-           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'box_axes']
+           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -515,11 +515,17 @@ def compare_records(reference: dict[str, tuple[float, int]], other: dict[str, tu
         b, n_b = other[name]
         if not (0 <= a <= 1 and 0 <= b <= 1) or min(n_a, n_b) < 1:
             raise VitronError(f"{name}: {a} (n {n_a}) against {b} (n {n_b}): compare_records takes means of values in [0, 1] over n >= 1")
-        var = lambda m, n: min(max(m, 1 / n), 1 - 1 / n) * (1 - min(max(m, 1 / n), 1 - 1 / n)) / n   # 0 or 1 counts as one example off the edge
-        noise = z * math.sqrt(var(a, n_a) + var(b, n_b))
+        noise = z * math.sqrt(sum(m * (1 - m) / n for m, n in ((min(max(a, 1 / n_a), 1 - 1 / n_a), n_a),     # 0 or 1 counts as
+                                                              (min(max(b, 1 / n_b), 1 - 1 / n_b), n_b))))   # one example off the edge
         rows.append(dict(name=name, reference=a, other=b, difference=round(b - a, 4), noise=round(noise, 4),
                          within=abs(b - a) <= noise + 1e-9))
     return rows
+
+def compare_table(rows: list[dict], digits: int = 2) -> str:
+    "A markdown table of `compare_records` rows: each number, committed beside the second run, the difference and the noise allowed."
+    f = lambda v, sign="": f"{v:{sign}.{digits}f}"
+    return "| number | committed | second run | difference | noise allowed (2 SE) | within |\n|---|---|---|---|---|---|\n" + "\n".join(
+        f"| {r['name']} | {f(r['reference'])} | {f(r['other'])} | {f(r['difference'], '+')} | {f(r['noise'])} | {'yes' if r['within'] else '**no**'} |" for r in rows)
 
 # %% ../nbs/14_model.ipynb #7ed7f143
 BOX_AXES_PATH: Path = DATA_SAMPLES / "diagnostics" / "box_axes.json"   # box_axes on the committed model
