@@ -219,9 +219,9 @@ def show_animations(videos, titles=None, every: int = 1, size: float = 0.8, colo
     return fig
 
 # %% ../nbs/25_animator.ipynb #a9d1f365
-def train_animator(config: VitronConfig | None = None, out_dir="runs/animator", steps: int = 800, batch_size: int = 8, seed: int = 0,
-                   resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = 1.5e-3,
-                   checkpoint_every: int = 25, bf16: bool = False):
+def train_animator(config: VitronConfig | None = None, out_dir="runs/animator", steps: int = ANIMATOR_SETTINGS["steps"], batch_size: int = ANIMATOR_SETTINGS["batch_size"], seed: int = 0,
+                   resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = ANIMATOR_SETTINGS["lr"],
+                   checkpoint_every: int = 25, bf16: bool = ANIMATOR_SETTINGS["bf16"]):
     "Train the animator on train-split motion videos, resuming from `out_dir`; (EMA model in eval mode, record)."
     from tqdm.auto import tqdm
     config, device = config or VitronConfig(), pick_device("cpu")

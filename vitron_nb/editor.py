@@ -200,9 +200,9 @@ def step_seconds(config: VitronConfig | None = None, batch_size: int = 32, repea
     return round(float(np.median(times[1:])), 3)
 
 # %% ../nbs/23_editor.ipynb #af4e47fd
-def train_editor(config: VitronConfig | None = None, out_dir="runs/editor", steps: int = 1300, batch_size: int = 48, seed: int = 0,
-                 resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = 2e-3,
-                 checkpoint_every: int = 25, bf16: bool = False):
+def train_editor(config: VitronConfig | None = None, out_dir="runs/editor", steps: int = EDITOR_SETTINGS["steps"], batch_size: int = EDITOR_SETTINGS["batch_size"], seed: int = 0,
+                 resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = EDITOR_SETTINGS["lr"],
+                 checkpoint_every: int = 25, bf16: bool = EDITOR_SETTINGS["bf16"]):
     "Train the editor on train-split edit pairs, resuming from `out_dir`; (EMA model in eval mode, record)."
     from tqdm.auto import tqdm
     config, device = config or VitronConfig(), pick_device("cpu")
