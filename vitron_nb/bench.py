@@ -186,12 +186,12 @@ FLOORS: dict[str, float] = {"ref_seg": 0.80, "vos": 0.75, "t2i": 0.80, "t2v": 0.
                             "routing": 0.98}   # issue 4's floors; the understanding floors are model.UNDERSTANDING's
 RECORD_FILES: dict[str, str] = {"understanding": "vitron-tiny/metrics.json", "ablation": "signals/ablation.json (hybrid)",
                                 "animator": "animator/animator.json", "edits": "editor/routed.json",
-                                "videos": "animator/routed.json"}   # what each committed part is read from
+                                "videos": "animator/routed.json", "invocation": "diagnostics/invocation.json"}   # what each committed part is read from
 
 def committed_records(folder=None) -> dict:
     """The held-out records the task table is made of, from the committed JSON in `folder` (default DATA_SAMPLES), in the shape
     `measure_results` re-measures them: `measure_understanding`'s dict, the synergy arm's `message_ablation`, `routed_edits`,
-    `evaluate_animator`'s metrics, and `sources` (where each part came from)."""
+    `evaluate_animator`'s metrics, `model.invocation`'s record, and `sources` (where each part came from)."""
     import json
     from vitron_nb.core import DATA_SAMPLES
     folder = Path(folder) if folder is not None else DATA_SAMPLES
@@ -199,7 +199,7 @@ def committed_records(folder=None) -> dict:
     return dict(understanding=read(RECORD_FILES["understanding"])["understanding"],
                 ablation=read(RECORD_FILES["ablation"])["arms"]["with_synergy"]["ablation"],
                 animator=read(RECORD_FILES["animator"])["metrics"], edits=read(RECORD_FILES["edits"]), sources=dict(RECORD_FILES),
-                **({"videos": read(RECORD_FILES["videos"])} if (folder / RECORD_FILES["videos"]).is_file() else {}))
+                **{part: read(RECORD_FILES[part]) for part in ("videos", "invocation") if (folder / RECORD_FILES[part]).is_file()})
 
 def results_rows(folder=None, records: dict | None = None) -> list[dict]:
     """One row per task (and routing): task, metric, routed (through the LLM, None if not measured), oracle (the specialist given the true
@@ -236,13 +236,11 @@ def results_rows(folder=None, records: dict | None = None) -> list[dict]:
                  dict(task="video_edit", metric="changed in every frame", routed=edits["routed"]["video"]["changed_every_frame"],
                       oracle=edits["oracle"]["video"]["changed_every_frame"])]
         for row in rows[-2:]: row["record"] = source("edits")
-    if "understanding" in records:
-        u = records["understanding"]
-        rows.append(dict(task="routing", metric="right module, valid call", routed=u["test"]["all"]["routing"]["accuracy"], oracle=None,
-                         record=source("understanding")))
-        if "paraphrases" in u:
-            rows.append(dict(task="routing", metric="the same, hand-written paraphrases", routed=u["paraphrases"]["all"]["routing"]["accuracy"],
-                             oracle=None, record=source("understanding")))
+    if "invocation" in records:                         # all twelve tasks: the right module and a valid call, or rightly none
+        i = records["invocation"]
+        rows += [dict(task="routing", metric="right module or none, all tasks", routed=i["templated"]["accuracy"], oracle=None),
+                 dict(task="routing", metric="the same, hand-written paraphrases", routed=i["paraphrases"]["accuracy"], oracle=None)]
+        for row in rows[-2:]: row["record"] = source("invocation")
     for row in rows: row.setdefault("floor", FLOORS.get(row["task"]))
     return rows
 
@@ -380,7 +378,8 @@ def _synergy(vitron, parts_of: dict, records: dict, n: int, n_videos: int, seed:
 def measure_results(n: int = 50, n_videos: int = 20, n_latency: int = 8, seed: int = 0, progress: bool = True, parts=RESULT_PARTS,
                     latency_tasks=None) -> dict:
     """Re-measure the committed model and specialists in this process, on the test split, with the components' own measurements:
-    understanding (`measure_understanding`, `n` per task, and the paraphrases), referring segmentation, VOS and text-to-image through the
+    understanding (`measure_understanding`, `n` per task, and the paraphrases) with module invocation on every task
+    (`model.invocation`), referring segmentation, VOS and text-to-image through the
     LLM in each message mode beside the true call (`message_ablation`: `n` images, `n_videos` videos, `n` requests), synergy on and off,
     image and video editing through the LLM beside the true call (`routed_edits`, instruction route), text- and image-to-video
     (`evaluate_animator`, `n_videos` requests of each, 10 steps), one chat turn's p50 / p95 latency per task (`chat_latency`, `n_latency`
@@ -408,6 +407,10 @@ def measure_results(n: int = 50, n_videos: int = 20, n_latency: int = 8, seed: i
             from vitron_nb.model import measure_understanding, load_trained, VITRON_TINY
             records["understanding"] = measure_understanding(load_trained(VITRON_TINY), n=n, seed=seed, paraphrases=True, progress=progress)
             records["sources"]["understanding"] = f"re-measured: measure_understanding, n {n}"
+            from vitron_nb.model import invocation
+            per_item = max(1, min(4, n // 12))               # the record's 4 scenes per paraphrase at n 50; one in a quick run
+            records["invocation"] = invocation(load_trained(VITRON_TINY), n=n, seed=seed, per_item=per_item, progress=progress)
+            records["sources"]["invocation"] = f"re-measured: invocation, n {n}, {per_item} per paraphrase"
         elif part == "signals":
             from vitron_nb.signals import message_ablation
             records["ablation"] = message_ablation(parts_of, vitron.signals, n, n_videos, n, seed=seed, evaluator=evaluator)

@@ -10,14 +10,13 @@ import numpy as np
 from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, file_sha256, DATA_SAMPLES
 
 # %% auto #0
-__all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALISTS', 'SPECIALIST_SETTINGS', 'SIGNAL_STAGES',
-           'SIGNAL_WEIGHTS', 'RECIPE_OPTIONS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery',
-           'load_vitron', 'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report',
-           'write_chat_output', 'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples',
-           'turns_table', 'turn_card', 'specialist_settings', 'committed_specialists', 'committed_weights',
-           'checkpoint_step', 'recipe_settings', 'recipe_command', 'open_run', 'export_specialist', 'train_recipe',
-           'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser',
-           'main']
+__all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALISTS', 'SIGNAL_STAGES', 'SIGNAL_WEIGHTS',
+           'RECIPE_OPTIONS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery', 'load_vitron',
+           'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report', 'write_chat_output',
+           'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
+           'specialist_settings', 'committed_specialists', 'committed_weights', 'checkpoint_step', 'recipe_settings',
+           'recipe_command', 'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval',
+           'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -295,24 +294,18 @@ def turn_card(example, result, score) -> dict:
 
 # %% ../nbs/09_cli.ipynb #9d0247c0
 RECIPE_SPECIALISTS: tuple[str, ...] = ("segmenter", "referring", "generator", "editor", "animator")   # in training order: referring fine-tunes the segmenter
-SPECIALIST_SETTINGS: dict[str, dict] = {        # the settings that made the committed weights (each one's record: data_samples/NAME/NAME.json)
-    "segmenter": dict(steps=800, batch_size=8, lr=2e-3), "referring": dict(steps=1000, batch_size=8, lr=1e-3),
-    "generator": dict(steps=1400, batch_size=64, lr=2e-3)}   # the editor's and animator's live beside their code: EDITOR_SETTINGS, ANIMATOR_SETTINGS
 SIGNAL_STAGES: tuple[str, ...] = ("1.3", "3")   # after the alignment stages: the signal side, then stage 3 with the synergy module (26_signals)
 SIGNAL_WEIGHTS: dict[str, str] = {"1.3": "signals/stage1.3/signals.safetensors", "3": "signals/signals.safetensors"}   # in the run folder
 RECIPE_OPTIONS: tuple[str, ...] = ("specialists", "steps_per_stage", "batch_size", "checkpoint_every")
 
 def specialist_settings(name: str) -> dict:
     """How `vitron train` trains specialist `name`, alone (`--only NAME`) or in the whole recipe: steps, batch size, learning rate...,
-    the settings that made its committed weights (`SPECIALIST_SETTINGS`, `editor.EDITOR_SETTINGS`, `animator.ANIMATOR_SETTINGS`)."""
-    if name == "editor":
-        from vitron_nb.editor import EDITOR_SETTINGS
-        return dict(EDITOR_SETTINGS)
-    if name == "animator":
-        from vitron_nb.animator import ANIMATOR_SETTINGS
-        return dict(ANIMATOR_SETTINGS)
-    if name not in SPECIALIST_SETTINGS: raise VitronError(f"no specialist {name!r}; the specialists are {', '.join(RECIPE_SPECIALISTS)}")
-    return dict(SPECIALIST_SETTINGS[name])
+    the settings that made its committed weights, kept beside its code as `NAME_SETTINGS` (`segmenter.SEGMENTER_SETTINGS`,
+    `referring.REFERRING_SETTINGS`, `generator.GENERATOR_SETTINGS`, `editor.EDITOR_SETTINGS`, `animator.ANIMATOR_SETTINGS`), which its
+    `train_NAME` takes its defaults from."""
+    from importlib import import_module
+    if name not in RECIPE_SPECIALISTS: raise VitronError(f"no specialist {name!r}; the specialists are {', '.join(RECIPE_SPECIALISTS)}")
+    return dict(getattr(import_module(f"vitron_nb.{name}"), f"{name.upper()}_SETTINGS"))
 
 def committed_specialists() -> dict[str, Path]:
     "The committed weights of every specialist the system uses, by name (in `RECIPE_SPECIALISTS` order)."

@@ -15,9 +15,9 @@ from .world import COLOURS, SHAPES, SIZES, POSITIONS, HELD_OUT, canonical, sampl
 
 # %% auto #0
 __all__ = ['GENERATOR_DOWNSCALE', 'GENERATOR_CHANNELS', 'GENERATOR_LAYERS', 'CONDITION_DROPOUT', 'TRAIN_TIMESTEPS',
-           'MIN_SNR_GAMMA', 'ATTRIBUTES', 'GENERATOR_PATH', 'generator_sizes', 'Generator', 'build_generator',
-           'condition_ids', 'training_batch', 'diffusion_loss', 'generate', 'train_generator', 'save_generator',
-           'load_generator', 'evaluate_generator', 'export_generator']
+           'MIN_SNR_GAMMA', 'GENERATOR_SETTINGS', 'ATTRIBUTES', 'GENERATOR_PATH', 'generator_sizes', 'Generator',
+           'build_generator', 'condition_ids', 'training_batch', 'diffusion_loss', 'generate', 'train_generator',
+           'save_generator', 'load_generator', 'evaluate_generator', 'export_generator']
 
 # %% ../nbs/19_generator.ipynb #cf848345
 GENERATOR_DOWNSCALE: int = 2                   # the U-Net samples config.image_size // 2 = 32 px, upsampled to 64 (SD: 8x latents)
@@ -26,6 +26,7 @@ GENERATOR_LAYERS: int = 1                      # ResNet blocks per resolution (S
 CONDITION_DROPOUT: float = 0.1                 # share of training pictures with the null condition (for guidance)
 TRAIN_TIMESTEPS: int = 1000                    # DDPM noise levels (as SD)
 MIN_SNR_GAMMA: float = 5.0                     # min-SNR loss weighting (Hang et al. 2023)
+GENERATOR_SETTINGS: dict = dict(steps=5000, batch_size=64, lr=2e-3, bf16=True)   # `vitron train --only generator`: the committed recipe
 ATTRIBUTES: dict = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES), "position": list(POSITIONS)}
 
 def generator_sizes(config: VitronConfig | None = None) -> dict:
@@ -105,9 +106,11 @@ def training_batch(rng: np.random.Generator, config: VitronConfig, batch_size: i
     return resize(pictures, side) * 2 - 1, condition_ids(rows)
 
 # %% ../nbs/19_generator.ipynb #57aab7bf
-def diffusion_loss(model: Generator, pictures: torch.Tensor, ids: torch.Tensor | None, rng: torch.Generator, vectors: torch.Tensor | None = None) -> torch.Tensor:
+def diffusion_loss(model: Generator, pictures: torch.Tensor, ids: torch.Tensor | None, rng: torch.Generator, vectors: torch.Tensor | None = None,
+                   autocast: bool = False) -> torch.Tensor:
     """Min-SNR-weighted v-prediction loss on a batch, with `CONDITION_DROPOUT` of conditions dropped (noise from `rng`).
-    With `vectors` in place of ids (a signal projector's output), nothing is dropped: the loss trains what made the vectors."""
+    With `vectors` in place of ids (a signal projector's output), nothing is dropped: the loss trains what made the vectors.
+    `autocast` runs the U-Net under bfloat16 autocast (the loss itself in float32)."""
     from diffusers.training_utils import compute_snr
     scheduler, count = model.scheduler, len(pictures)
     noise = torch.randn(pictures.shape, generator=rng)
@@ -116,8 +119,9 @@ def diffusion_loss(model: Generator, pictures: torch.Tensor, ids: torch.Tensor |
     noisy, target = scheduler.add_noise(pictures, noise, timesteps), scheduler.get_velocity(pictures, noise, timesteps)
     snr = compute_snr(scheduler, timesteps)
     weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + 1)
-    prediction = model(noisy, timesteps, ids, drop, vectors)
-    return (weight * F.mse_loss(prediction, target, reduction="none").mean((1, 2, 3))).mean()
+    with torch.autocast(pictures.device.type, dtype=torch.bfloat16, enabled=autocast):
+        prediction = model(noisy, timesteps, ids, drop, vectors)
+    return (weight * F.mse_loss(prediction.float(), target, reduction="none").mean((1, 2, 3))).mean()
 
 # %% ../nbs/19_generator.ipynb #5a7fa3fc
 @torch.no_grad()
@@ -170,10 +174,11 @@ def _resume(path, kind: str, model, optimizer, ema, config) -> tuple[int, list, 
     return metadata["step"], metadata["losses"], metadata.get("train_seconds", 0.0)
 
 # %% ../nbs/19_generator.ipynb #0c37f02e
-def train_generator(config: VitronConfig | None = None, out_dir="runs/generator", steps: int = 1400, batch_size: int = 64,
-                    seed: int = 0, resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = 2e-3,
-                    checkpoint_every: int = 50):
-    "Pre-train the generator on train-split requests, resuming from `out_dir`; (EMA model in eval mode, record)."
+def train_generator(config: VitronConfig | None = None, out_dir="runs/generator", steps: int = GENERATOR_SETTINGS["steps"],
+                    batch_size: int = GENERATOR_SETTINGS["batch_size"], seed: int = 0, resume: bool = True, progress: bool = True,
+                    stop_at: int | None = None, lr: float = GENERATOR_SETTINGS["lr"], checkpoint_every: int = 50,
+                    bf16: bool = GENERATOR_SETTINGS["bf16"]):
+    "Pre-train the generator on train-split requests (`bf16`: bfloat16 autocast), resuming from `out_dir`; (EMA model in eval mode, record)."
     from tqdm.auto import tqdm
     config, device = config or VitronConfig(), pick_device("cpu")
     if steps < 1 or batch_size < 1: raise VitronError(f"need steps >= 1 and batch_size >= 1, got {steps}, {batch_size}")
@@ -188,16 +193,17 @@ def train_generator(config: VitronConfig | None = None, out_dir="runs/generator"
     for step in bar:
         pictures, ids = training_batch(np.random.default_rng([seed, step]), config, batch_size)
         for group in optimizer.param_groups: group["lr"] = warmup_cosine(step, steps, lr)
-        loss = diffusion_loss(model, pictures.to(device), ids.to(device), torch.Generator().manual_seed(seed * 1_000_003 + step))
+        loss = diffusion_loss(model, pictures.to(device), ids.to(device), torch.Generator().manual_seed(seed * 1_000_003 + step),
+                              autocast=bf16)
         optimizer.zero_grad(set_to_none=True); loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); optimizer.step(); ema.step(model.parameters())
         losses.append(round(float(loss.detach()), 4))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", refresh=False)
         if (step + 1) % checkpoint_every == 0 or step + 1 == end:
             core.save_checkpoint(path, _checkpoint_tensors(model, ema), optimizer, step + 1, "generator-checkpoint", seed=seed,
-                                 losses=losses, config=config.to_dict(), train_seconds=round(spent + time.perf_counter() - began, 1))
+                                 losses=losses, config=config.to_dict(), bf16=bf16, train_seconds=round(spent + time.perf_counter() - began, 1))
     ema.copy_to(model.parameters())
-    record = dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr,
+    record = dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr, bf16=bf16,
                   train_seconds=round(spent + time.perf_counter() - began, 1), losses=losses)   # over all resumptions
     return model.eval(), record
 
@@ -249,4 +255,4 @@ def export_generator(model: Generator, record: dict, path=None, seed: int = 2025
     return save_generator(model, path, {"metrics": metrics, "fp16_check": {"float16": float16, "largest_change": round(change, 4)},
                                         "seconds_per_step": round(record["train_seconds"] / max(1, record["steps"]), 3),
                                         "threads": torch.get_num_threads(), "losses": record["losses"],
-                                        **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "train_seconds")}})
+                                        **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "train_seconds")}, "bf16": record.get("bf16", False)})

@@ -16,13 +16,14 @@ from .evaluate import Prediction
 
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING',
-           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH', 'video_token_width', 'MediaNorm',
-           'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH', 'INVOCATION_PATH', 'video_token_width',
+           'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
            'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
            'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage',
            'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained', 'load_trained',
            'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'picture_reliance',
-           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes']
+           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
+           'invoked', 'invocation']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -547,4 +548,31 @@ def box_axes(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
         out[task] = dict(n=len(exs), boxes=len(pairs), corr_x=round(corr(true[:, 0], pred[:, 0]), 3), corr_y=round(corr(true[:, 1], pred[:, 1]), 3),
                          error_x=round(float(np.abs(true[:, 0] - pred[:, 0]).mean()), 3), error_y=round(float(np.abs(true[:, 1] - pred[:, 1]).mean()), 3),
                          points=np.round(np.hstack([true, pred]), 3).tolist())
+    return out
+
+# %% ../nbs/14_model.ipynb #b3d2f4a5
+INVOCATION_PATH: Path = DATA_SAMPLES / "diagnostics" / "invocation.json"   # invocation on the committed model
+
+def invoked(prediction) -> str:
+    "What a prediction invoked: a module's name, 'no call', or 'invalid call'."
+    return "invalid call" if prediction.call_error else "no call" if prediction.call is None else prediction.call.module
+
+def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_item: int = 4, progress: bool = False) -> dict:
+    """Module invocation on every task: the share of `n` test requests per task (all twelve unless `tasks`), and of the hand-written
+    paraphrases (`per_item` scenes each), answered with the right module and a valid call, or rightly with none (`routing_accuracy`);
+    overall and by task, and for each paraphrase example what was expected and what the model invoked."""
+    from vitron_nb.evaluate import routing_accuracy
+    from vitron_nb.paraphrases import paraphrase_examples
+    from vitron_nb.tasks import check_task
+    tasks = list(TASKS) if tasks is None else [check_task(t).key for t in tasks]
+    sets = {"templated": make_examples(tasks, n_per_task=n, split="test", seed=seed),
+            "paraphrases": paraphrase_examples(split="test", per_item=per_item, tasks=tasks)}
+    out = {"n_per_task": n, "per_item": per_item, "seed": seed, "tasks": tasks}
+    for name, examples in sets.items():
+        preds = model_predict(model, examples, progress)
+        by_task = {task: dict(accuracy=round(routing_accuracy(some, preds), 4), n=len(some))
+                   for task in tasks if (some := [e for e in examples if e.task == task])}
+        out[name] = dict(accuracy=round(routing_accuracy(examples, preds), 4) if examples else None, n=len(examples), by_task=by_task)
+    out["paraphrase_calls"] = [dict(id=e.id, task=e.task, instruction=e.instruction, expected=e.call.module if e.call else "no call",
+                                    invoked=invoked(preds[e.id])) for e in sets["paraphrases"]]
     return out

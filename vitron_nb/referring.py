@@ -13,11 +13,11 @@ from .core import VitronConfig, VitronError, DATA_SAMPLES, pick_device, set_seed
 from . import core
 
 # %% auto #0
-__all__ = ['TEXT_PROMPT_TOKENS', 'TEXT_SHARE', 'REFERRING_PATH', 'ROUTES', 'ROUTED_PATH', 'instruction_words', 'TextPrompt',
-           'ReferringSegmenter', 'build_referring', 'decode_with_text', 'locate_named', 'text_tokens', 'segment_text',
-           'text_picture', 'fine_tune_batch', 'referring_loss', 'train_referring', 'save_referring', 'load_referring',
-           'track_text', 'evaluate_referring', 'export_referring', 'route_mask', 'routed_segmentation',
-           'show_referring', 'measure_routes']
+__all__ = ['TEXT_PROMPT_TOKENS', 'TEXT_SHARE', 'REFERRING_PATH', 'REFERRING_SETTINGS', 'ROUTES', 'ROUTED_PATH',
+           'instruction_words', 'TextPrompt', 'ReferringSegmenter', 'build_referring', 'decode_with_text',
+           'locate_named', 'text_tokens', 'segment_text', 'text_picture', 'fine_tune_batch', 'referring_loss',
+           'train_referring', 'save_referring', 'load_referring', 'track_text', 'evaluate_referring',
+           'export_referring', 'route_mask', 'routed_segmentation', 'show_referring', 'measure_routes']
 
 # %% ../nbs/24_referring.ipynb #e599e8fe
 TEXT_PROMPT_TOKENS: int = 4     # sparse prompt tokens one instruction becomes (NExT-GPT also uses 4 signal tokens per image)
@@ -167,8 +167,10 @@ def referring_loss(model: ReferringSegmenter, clip, batch: list[dict]) -> tuple[
     return torch.stack(losses).mean(), dict(text_iou=float(np.mean(text_iou)) if text_iou else None)
 
 # %% ../nbs/24_referring.ipynb #1d9df080
-def train_referring(config: VitronConfig | None = None, out_dir="runs/referring", steps: int = 1000, batch_size: int = 8,
-                    seed: int = 0, lr: float = 1e-3, resume: bool = True, progress: bool = True, checkpoint_every: int = 50,
+REFERRING_SETTINGS: dict = dict(steps=1000, batch_size=8, lr=1e-3)   # `vitron train --only referring`: the committed recipe
+
+def train_referring(config: VitronConfig | None = None, out_dir="runs/referring", steps: int = REFERRING_SETTINGS["steps"],
+                    batch_size: int = REFERRING_SETTINGS["batch_size"], seed: int = 0, lr: float = REFERRING_SETTINGS["lr"], resume: bool = True, progress: bool = True, checkpoint_every: int = 50,
                     segmenter=None):
     """Fine-tune a segmenter with instruction prompts (and its own), resuming from `out_dir`; (model, record). `segmenter`: the weights
     to start from, an exported file or a training checkpoint (default the committed `SEGMENTER_PATH`); the record names it and its SHA-256."""

@@ -19,10 +19,10 @@ from .vision import IMAGE_MEAN, IMAGE_STD, _as_uint8_batch
 
 # %% auto #0
 __all__ = ['SEGMENTER_PATCH_SIZE', 'SEGMENTER_WIDTH_DIVISOR', 'SEGMENTER_WINDOW', 'SEGMENTER_DECODER_DEPTH',
-           'SEGMENTER_MASK_CHANNELS', 'SEGMENTER_MULTIMASK', 'PROMPT_KINDS', 'PROMPTS_PER_IMAGE', 'SEGMENTER_PATH',
-           'segmenter_sizes', 'build_segmenter', 'segment', 'region_prompt', 'track', 'training_picture',
-           'training_batch', 'mask_loss', 'batch_loss', 'train_segmenter', 'save_segmenter', 'load_segmenter',
-           'oracle_click', 'evaluate_segmenter', 'export_segmenter']
+           'SEGMENTER_MASK_CHANNELS', 'SEGMENTER_MULTIMASK', 'PROMPT_KINDS', 'PROMPTS_PER_IMAGE', 'SEGMENTER_SETTINGS',
+           'SEGMENTER_PATH', 'segmenter_sizes', 'build_segmenter', 'segment', 'region_prompt', 'track',
+           'training_picture', 'training_batch', 'mask_loss', 'batch_loss', 'train_segmenter', 'save_segmenter',
+           'load_segmenter', 'oracle_click', 'evaluate_segmenter', 'export_segmenter']
 
 # %% ../nbs/16_segmenter.ipynb #2488fc80
 SEGMENTER_PATCH_SIZE: int = 4       # SAM's decoder upsamples 4x: patch 4 makes its low-res masks full resolution (SAM: 16)
@@ -256,8 +256,11 @@ def _load_state(model, tensors: dict, path) -> None:
     core.load_state(model, tensors, path, "segmenter")
 
 # %% ../nbs/16_segmenter.ipynb #a122820b
-def train_segmenter(config: VitronConfig | None = None, out_dir="runs/segmenter", steps: int = 800, batch_size: int = 8,
-                    seed: int = 0, resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = 2e-3,
+SEGMENTER_SETTINGS: dict = dict(steps=800, batch_size=8, lr=2e-3)   # `vitron train --only segmenter`: the committed recipe
+
+def train_segmenter(config: VitronConfig | None = None, out_dir="runs/segmenter", steps: int = SEGMENTER_SETTINGS["steps"],
+                    batch_size: int = SEGMENTER_SETTINGS["batch_size"], seed: int = 0, resume: bool = True, progress: bool = True,
+                    stop_at: int | None = None, lr: float = SEGMENTER_SETTINGS["lr"],
                     checkpoint_every: int = 50, prompts_per_image: int = PROMPTS_PER_IMAGE):
     "Pre-train a tiny SAM on PixelWorld train pictures with simulated prompts, resuming from `out_dir`; (model, record)."
     from tqdm.auto import tqdm
