@@ -405,11 +405,12 @@ def measure_results(n: int = 50, n_videos: int = 20, n_latency: int = 8, seed: i
         start = time.perf_counter()
         if part == "understanding":
             from vitron_nb.model import measure_understanding, load_trained, VITRON_TINY
-            records["understanding"] = measure_understanding(load_trained(VITRON_TINY), n=n, seed=seed, paraphrases=True, progress=progress)
-            records["sources"]["understanding"] = f"re-measured: measure_understanding, n {n}"
             from vitron_nb.model import invocation
+            trained = load_trained(VITRON_TINY)
+            records["understanding"] = measure_understanding(trained, n=n, seed=seed, paraphrases=True, progress=progress)
+            records["sources"]["understanding"] = f"re-measured: measure_understanding, n {n}"
             per_item = max(1, min(4, n // 12))               # the record's 4 scenes per paraphrase at n 50; one in a quick run
-            records["invocation"] = invocation(load_trained(VITRON_TINY), n=n, seed=seed, per_item=per_item, progress=progress)
+            records["invocation"] = invocation(trained, n=n, seed=seed, per_item=per_item, progress=progress)
             records["sources"]["invocation"] = f"re-measured: invocation, n {n}, {per_item} per paraphrase"
         elif part == "signals":
             from vitron_nb.signals import message_ablation

@@ -255,4 +255,4 @@ def export_generator(model: Generator, record: dict, path=None, seed: int = 2025
     return save_generator(model, path, {"metrics": metrics, "fp16_check": {"float16": float16, "largest_change": round(change, 4)},
                                         "seconds_per_step": round(record["train_seconds"] / max(1, record["steps"]), 3),
                                         "threads": torch.get_num_threads(), "losses": record["losses"],
-                                        **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "train_seconds")}, "bf16": record.get("bf16", False)})
+                                        **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "bf16", "train_seconds")}})

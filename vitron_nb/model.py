@@ -568,8 +568,9 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
     sets = {"templated": make_examples(tasks, n_per_task=n, split="test", seed=seed),
             "paraphrases": paraphrase_examples(split="test", per_item=per_item, tasks=tasks)}
     out = {"n_per_task": n, "per_item": per_item, "seed": seed, "tasks": tasks}
+    preds = {}
     for name, examples in sets.items():
-        preds = model_predict(model, examples, progress)
+        preds.update(model_predict(model, examples, progress))        # ids are unique across both sets
         by_task = {task: dict(accuracy=round(routing_accuracy(some, preds), 4), n=len(some))
                    for task in tasks if (some := [e for e in examples if e.task == task])}
         out[name] = dict(accuracy=round(routing_accuracy(examples, preds), 4) if examples else None, n=len(examples), by_task=by_task)
