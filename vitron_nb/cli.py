@@ -379,17 +379,19 @@ def open_run(out, settings: dict, command: str) -> dict:
 # %% ../nbs/09_cli.ipynb #cd300cab
 def _specialist_stage(name: str, steps: int, out: Path, args, config) -> tuple:
     """Train (or resume, or load when finished) one specialist into `out/name` with its own settings (`specialist_settings`); the referring
-    segmenter fine-tunes the segmenter trained before it in `out/segmenter`. (model, record with losses, result for the manifest)."""
+    segmenter fine-tunes the segmenter trained before it in `out/segmenter`, and the editor starts from the generator in `out/generator`.
+    (model, record with losses, result for the manifest)."""
     from importlib import import_module
     train = getattr(import_module(f"vitron_nb.{name}"), f"train_{name}")
-    start = {"segmenter": out / "segmenter" / "checkpoint.safetensors"} if name == "referring" else {}
+    before = {"referring": "segmenter", "editor": "generator"}.get(name)        # the specialist this one starts from, trained earlier in the run
+    start = {before: out / before / "checkpoint.safetensors"} if before and (name != "editor" or specialist_settings(name).get("init") == "generator") else {}
     model, record = train(config, out_dir=out / name, seed=args.seed, checkpoint_every=args.checkpoint_every or 50,
                           **{**specialist_settings(name), "steps": steps}, **start)
     losses = record["losses"]
     result = {**{k: v for k, v in record.items() if k != "losses"}, "final_loss": float(np.mean(losses[-20:])) if losses else None,
               "checkpoint": f"{name}/checkpoint.safetensors",
               "status": "complete, loaded on resume" if record["resumed_from"] >= steps else "resumed" if record["resumed_from"] else "trained"}
-    if start: result["segmenter"] = {**record["segmenter"], "path": "segmenter/checkpoint.safetensors"}   # the run's own, named in the run folder
+    if start: result[before] = {**record[before], "path": f"{before}/checkpoint.safetensors"}   # the run's own, named in the run folder
     return model, record, result
 
 def export_specialist(name: str, model, record: dict, config) -> Path:

@@ -15,18 +15,20 @@ from .world import COLOURS, SHAPES, canonical, sample_scene, mask_box
 from .generator import Generator, condition_ids, generator_sizes, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION_DROPOUT, _ema, _checkpoint_tensors, _resume, _split_scores
 
 # %% auto #0
-__all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_PATH', 'ROUTED_PATH',
-           'Editor', 'build_editor', 'edit_ids', 'grow_mask', 'box_mask', 'edit_region', 'edit_pair', 'edit_context',
-           'training_batch', 'editor_loss', 'inpaint', 'edit_image', 'edit_video', 'step_seconds', 'train_editor',
-           'save_editor', 'load_editor', 'evaluate_image_edits', 'evaluate_video_edits', 'export_editor', 'show_edits',
-           'routed_edits', 'measure_routed_edits', 'routed_edits_table']
+__all__ = ['EDIT_ATTRIBUTES', 'EDIT_CHANNELS', 'EDIT_GROW', 'REGION_FLOOR', 'EDITOR_SETTINGS', 'EDITOR_INITS', 'EDITOR_PATH',
+           'ROUTED_PATH', 'Editor', 'build_editor', 'edit_ids', 'from_generator', 'grow_mask', 'box_mask',
+           'edit_region', 'edit_pair', 'edit_context', 'training_batch', 'editor_loss', 'inpaint', 'edit_image',
+           'edit_video', 'step_seconds', 'train_editor', 'save_editor', 'load_editor', 'evaluate_image_edits',
+           'evaluate_video_edits', 'export_editor', 'show_edits', 'routed_edits', 'measure_routed_edits',
+           'routed_edits_table']
 
 # %% ../nbs/23_editor.ipynb #563844d8
 EDIT_ATTRIBUTES: dict = {"colour": list(COLOURS), "shape": list(SHAPES)}   # what an edit asks for, in condition order
 EDIT_CHANNELS: int = 7          # noisy picture (3) + source with the region blanked (3) + the region (1)
 EDIT_GROW: int = 1              # pixels the caller's mask is grown by before it is repainted
 REGION_FLOOR: float = 0.1       # loss weight outside the region (inside: 1 + this): the model's pixels there are thrown away
-EDITOR_SETTINGS: dict = dict(steps=1300, batch_size=48, lr=2e-3, bf16=True)   # `vitron train --only editor`: about 26 CPU minutes
+EDITOR_SETTINGS: dict = dict(steps=1300, batch_size=48, lr=2e-3, bf16=True, init="generator")   # `vitron train --only editor`: about 15 CPU minutes
+EDITOR_INITS: tuple = ("generator", "random")   # what training starts from: the trained generator's weights, or none
 
 # %% ../nbs/23_editor.ipynb #47f43655
 class Editor(Generator):
@@ -49,6 +51,25 @@ def build_editor(config: VitronConfig | None = None) -> Editor:
 def edit_ids(attributes) -> torch.Tensor:
     "Ids (long B x 2: colour, shape) of one {colour, shape} dict or a list of them; synonyms allowed (`condition_ids` with the edit vocabulary)."
     return condition_ids(attributes, EDIT_ATTRIBUTES, "edit_ids", "edit")
+
+def from_generator(editor: Editor, generator: Generator) -> Editor:
+    """Start `editor` from a trained `generator`, as Stable Diffusion's inpainting model starts from Stable Diffusion: every U-Net weight
+    copied, the input convolution's extra channels (masked source, region) zero so the first prediction is the generator's, and
+    the colour and shape embeddings, null condition and projection copied (the edit names no size or position)."""
+    source, target = generator.state_dict(), editor.state_dict()
+    if set(EDIT_ATTRIBUTES) - set(generator.attributes):
+        raise VitronError(f"from_generator: the generator has no {sorted(set(EDIT_ATTRIBUTES) - set(generator.attributes))} condition")
+    weights = {}
+    for key, value in target.items():
+        if key not in source or source[key].shape[0] != value.shape[0]:
+            raise VitronError(f"from_generator: the generator's {key} does not fit the editor (were they built with one config?)")
+        if key == "unet.conv_in.weight":
+            weights[key] = torch.zeros_like(value); weights[key][:, :source[key].shape[1]] = source[key]
+        elif source[key].shape != value.shape:
+            raise VitronError(f"from_generator: {key} is {tuple(source[key].shape)} in the generator, {tuple(value.shape)} in the editor")
+        else: weights[key] = source[key].to(value.dtype)
+    editor.load_state_dict(weights)
+    return editor
 
 # %% ../nbs/23_editor.ipynb #606a418e
 def grow_mask(mask: np.ndarray, pixels: int = EDIT_GROW) -> np.ndarray:
@@ -202,13 +223,23 @@ def step_seconds(config: VitronConfig | None = None, batch_size: int = 32, repea
 # %% ../nbs/23_editor.ipynb #af4e47fd
 def train_editor(config: VitronConfig | None = None, out_dir="runs/editor", steps: int = EDITOR_SETTINGS["steps"], batch_size: int = EDITOR_SETTINGS["batch_size"], seed: int = 0,
                  resume: bool = True, progress: bool = True, stop_at: int | None = None, lr: float = EDITOR_SETTINGS["lr"],
-                 checkpoint_every: int = 25, bf16: bool = EDITOR_SETTINGS["bf16"]):
-    "Train the editor on train-split edit pairs, resuming from `out_dir`; (EMA model in eval mode, record)."
+                 checkpoint_every: int = 25, bf16: bool = EDITOR_SETTINGS["bf16"], init: str = EDITOR_SETTINGS["init"], generator=None):
+    """Train the editor on train-split edit pairs, resuming from `out_dir`; (EMA model in eval mode, record). `init` "generator" starts
+    from a trained generator (`from_generator`): `generator` is an exported file or a training checkpoint (default the committed
+    `GENERATOR_PATH`), and the record names it and its SHA-256; "random" starts from nothing."""
     from tqdm.auto import tqdm
     config, device = config or VitronConfig(), pick_device("cpu")
     if steps < 1 or batch_size < 1: raise VitronError(f"need steps >= 1 and batch_size >= 1, got {steps}, {batch_size}")
+    if init not in EDITOR_INITS: raise VitronError(f"train_editor: init must be one of {EDITOR_INITS}, got {init!r}")
     set_seed(seed)
-    editor = build_editor(config).to(device).train()
+    editor, started = build_editor(config), {}
+    if init == "generator":
+        from vitron_nb.generator import load_generator, GENERATOR_PATH
+        source = Path(generator) if generator is not None else GENERATOR_PATH
+        from_generator(editor, load_generator(source, config, "cpu"))
+        named = source.resolve().relative_to(DATA_SAMPLES.parent.resolve()) if source.resolve().is_relative_to(DATA_SAMPLES.parent.resolve()) else source
+        started = dict(generator={"path": str(named), "sha256": core.file_sha256(source)})   # the repository's files by their place in it
+    editor = editor.to(device).train()
     optimizer, ema = torch.optim.AdamW(editor.parameters(), lr=lr, weight_decay=0.01), _ema(editor)
     path, losses, start, spent = Path(out_dir) / "checkpoint.safetensors", [], 0, 0.0
     if resume and path.exists(): start, losses, spent = _resume(path, "editor", editor, optimizer, ema, config)
@@ -225,7 +256,7 @@ def train_editor(config: VitronConfig | None = None, out_dir="runs/editor", step
             core.save_checkpoint(path, _checkpoint_tensors(editor, ema), optimizer, step + 1, "editor-checkpoint", seed=seed, losses=losses,
                                  config=config.to_dict(), bf16=bf16, train_seconds=round(spent + time.perf_counter() - began, 1))
     ema.copy_to(editor.parameters())
-    return editor.eval(), dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr, bf16=bf16,
+    return editor.eval(), dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr, bf16=bf16, init=init, **started,
                                train_seconds=round(spent + time.perf_counter() - began, 1), losses=losses)
 
 # %% ../nbs/23_editor.ipynb #5f890c19
@@ -322,7 +353,7 @@ def export_editor(editor: Editor, record: dict, path=None, seed: int = 2025, n_i
     return save_editor(editor, path, {"image_edits": images, "video_edits": videos, "fp16_check": {"float16": float16, "largest_change": change},
                                       "speed": speed or {}, "seconds_per_step": round(record["train_seconds"] / max(1, record["steps"]), 3),
                                       "threads": torch.get_num_threads(), "losses": record["losses"],
-                                      **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "bf16", "train_seconds")}})
+                                      **{k: record[k] for k in ("seed", "steps", "batch_size", "lr", "bf16", "init", "generator", "train_seconds") if k in record}})
 
 # %% ../nbs/23_editor.ipynb #3847ec91
 def show_edits(sources, regions, edited, truths, titles=None, axes=None):
