@@ -117,12 +117,12 @@ SPEED_STEP = lambda b: dict(stage="2", batch_size=b, step_seconds=2 / b, example
 SPEED = {"matmul_gflops": 50.0, "matmul_gflops_after": 48.0, "llm_step": dict(tokens_per_second=1000.0, mfu=0.1), "stages": {"2": SPEED_STEP(8)},
          "stage2_batches": [SPEED_STEP(4), SPEED_STEP(8), SPEED_STEP(16)], "peak_mb": 1234.4, "threads": 1}
 
-def test_cli_bench_tasks_writes_json_and_notebook(tiny, tmp_path, monkeypatch):
+def test_cli_bench_table_writes_json_and_notebook(tiny, tmp_path, monkeypatch):
     "The speed benchmark is stubbed (its own tests are above); the re-measured part is the tiny run."
     asked = {}
     monkeypatch.setattr(bench, "run_benchmark", lambda config, n_latency, model_folder: json.loads(json.dumps(SPEED)))
     monkeypatch.setattr(bench, "measure_results", lambda **kwargs: asked.update(kwargs) or tiny)
-    code, out, err = run("bench", "--tasks", "--n", "3", "--n-examples", "2", "--n-videos", "1", "--out", str(tmp_path / "bench"))
+    code, out, err = run("bench", "--table", "--n", "3", "--n-examples", "2", "--n-videos", "1", "--out", str(tmp_path / "bench"))
     assert code == 0, err
     assert asked == dict(n=2, n_videos=1, n_latency=3)
     written = json.loads((tmp_path / "bench" / "bench.json").read_text())
@@ -130,15 +130,15 @@ def test_cli_bench_tasks_writes_json_and_notebook(tiny, tmp_path, monkeypatch):
     assert results_table(records=tiny["records"]) in out and "| stage 2 training step (batch 8) |" in out and str(tmp_path / "bench" / "results.ipynb") in out
     nb = nbformat.read(tmp_path / "bench" / "results.ipynb", as_version=4)
     nbformat.validate(nb)
-    assert "vitron bench --tasks --n 3 --n-examples 2 --n-videos 1" in nb.cells[0].source
+    assert "vitron bench --table --n 3 --n-examples 2 --n-videos 1" in nb.cells[0].source
     assert any("Training throughput and MFU per stage" in c.source for c in nb.cells)
     assert sorted(p.name for p in (tmp_path / "bench").iterdir()) == ["bench.json", "results.ipynb"]
 
-@pytest.mark.parametrize("argv, message", [(["--tasks", "--n", "1"], "--n must be at least 2"),
-                                           (["--tasks", "--n-examples", "0"], "--n-examples must be at least 1"),
-                                           (["--tasks", "--n-videos", "0"], "--n-videos must be at least 1"),
-                                           (["--n-examples", "5"], "give them with --tasks"),
-                                           (["--tasks", "--notebooks", "nbs"], "give it without --tasks"),
+@pytest.mark.parametrize("argv, message", [(["--table", "--n", "1"], "--n must be at least 2"),
+                                           (["--table", "--n-examples", "0"], "--n-examples must be at least 1"),
+                                           (["--table", "--n-videos", "0"], "--n-videos must be at least 1"),
+                                           (["--n-examples", "5"], "give them with --table"),
+                                           (["--table", "--notebooks", "nbs"], "give it without --table"),
                                            (["--n", "0"], "--n must be at least 1")])
 def test_cli_bench_refuses_bad_options_without_writing(argv, message, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("measured despite a bad option"))
@@ -146,8 +146,8 @@ def test_cli_bench_refuses_bad_options_without_writing(argv, message, tmp_path, 
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "bench").exists()
 
-def test_cli_bench_tasks_needs_the_committed_model(tmp_path, monkeypatch):
+def test_cli_bench_table_needs_the_committed_model(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("measured despite a bad option"))
     (tmp_path / "model").mkdir(); (tmp_path / "model" / "vitron.safetensors").write_bytes(b"")
-    code, _, err = run("bench", "--tasks", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "bench"))
+    code, _, err = run("bench", "--table", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "bench"))
     assert code == 2 and "re-measures the committed model" in err and not (tmp_path / "bench").exists()

@@ -551,7 +551,7 @@ def _figure_output(fig) -> dict:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight"); plt.close(fig)
     return nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<Figure>"})
 
-def results_notebook(result: dict, speed: dict | None = None, command: str = "vitron bench --tasks", data: str = "bench.json"):
+def results_notebook(result: dict, speed: dict | None = None, command: str = "vitron bench --table", data: str = "bench.json"):
     """A notebook (nbformat, not executed) of a `measure_results` result (and `run_benchmark`'s `speed`): the tables as markdown cells, and
     the figures as PNG outputs of code cells that would draw them again from the JSON file `data` (its "results") beside the notebook."""
     import nbformat

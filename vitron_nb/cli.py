@@ -537,7 +537,7 @@ def cmd_demo(args) -> int:
     from vitron_nb.taskfile import read_tasks
     from vitron_nb.tasks import check_task
     start = time.time()
-    tasks = [check_task(t.strip()).key for t in args.tasks.split(",")] if args.tasks else None
+    tasks = [check_task(t.strip()).key for t in args.table.split(",")] if args.table else None
     if args.n < 1: raise VitronError(f"--n must be at least 1, got {args.n}")
     if args.data: examples = read_tasks(args.data, tasks=tasks)
     elif (SAMPLE_TASKS / "tasks.jsonl").is_file(): examples = read_tasks(SAMPLE_TASKS, tasks=tasks)
@@ -580,7 +580,7 @@ def cmd_chat(args) -> int:
 def cmd_eval(args) -> int:
     "Score a reference predictor or a predictions file on a split or a task file; write JSON."
     from vitron_nb.evaluate import evaluate, evaluate_by_unseen, predict, read_predictions, PREDICTORS, results_table
-    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    tasks = [t.strip() for t in args.table.split(",")] if args.table else None
     if tasks:
         from vitron_nb.tasks import check_task
         for t in tasks: check_task(t)
@@ -606,7 +606,7 @@ def cmd_eval(args) -> int:
 def cmd_data(args) -> int:
     "Write a task file of generated examples."
     from vitron_nb.taskfile import write_tasks
-    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    tasks = [t.strip() for t in args.table.split(",")] if args.table else None
     examples = load_examples(args.split, None, args.n, tasks, seed=args.seed, progress=True)
     print(f"wrote {len(examples)} examples to {write_tasks(examples, args.out, progress=True)}")
     return 0
@@ -697,39 +697,39 @@ def cmd_train(args) -> int:
         print(f"exported {export_evaluator(evaluator, metrics, check_n=400)}")
     return 0
 
-BENCH_TASK_DEFAULTS: dict[str, int] = {"n_examples": 50, "n_videos": 20}   # `vitron bench --tasks`: about 20 minutes on one CPU thread
+BENCH_TASK_DEFAULTS: dict[str, int] = {"n_examples": 50, "n_videos": 20}   # `vitron bench --table`: about 20 minutes on one CPU thread
 
 def cmd_bench(args) -> int:
     """Measure speed in one process (matmul reference, training steps, answer latency) and write it with the model's metrics as JSON; with
-    --tasks, in the same process, also re-measure the twelve-task table, the ablations, each task's chat latency and how cost grows, and write
+    --table, in the same process, also re-measure the twelve-task table, the ablations, each task's chat latency and how cost grows, and write
     them into bench.json ("results") and a results notebook."""
     from vitron_nb.bench import run_benchmark, benchmark_table, notebook_costs, notebook_table, peak_memory_mb
     sizes = {"--n-examples": args.n_examples, "--n-videos": args.n_videos}
     if args.notebooks:
-        if args.tasks or any(v is not None for v in sizes.values()): raise VitronError("--notebooks runs the notebooks alone: give it without --tasks, --n-examples or --n-videos")
+        if args.table or any(v is not None for v in sizes.values()): raise VitronError("--notebooks runs the notebooks alone: give it without --table, --n-examples or --n-videos")
         costs = notebook_costs(args.notebooks)
         print(notebook_table(costs))
         print(f"wrote {write_json(Path(args.out) / 'notebook_costs.json', costs)}")
         return 0 if all(c["ok"] for c in costs) else 1
-    if not args.tasks and any(v is not None for v in sizes.values()): raise VitronError("--n-examples and --n-videos size the re-measured tables: give them with --tasks")
+    if not args.table and any(v is not None for v in sizes.values()): raise VitronError("--n-examples and --n-videos size the re-measured tables: give them with --table")
     n_examples, n_videos = (BENCH_TASK_DEFAULTS[k] if v is None else v for k, v in zip(BENCH_TASK_DEFAULTS, sizes.values()))
-    for option, value, least in (("--n", args.n, 2 if args.tasks else 1), ("--n-examples", n_examples, 1), ("--n-videos", n_videos, 1)):
+    for option, value, least in (("--n", args.n, 2 if args.table else 1), ("--n-examples", n_examples, 1), ("--n-videos", n_videos, 1)):
         if value < least: raise VitronError(f"{option} must be at least {least}, got {value}")
     folder = Path(args.model)
-    if args.tasks and folder.resolve() != (DATA_SAMPLES / "vitron-tiny").resolve():
-        raise VitronError("--tasks re-measures the committed model and specialists (Vitron.tiny): give it without --model")
+    if args.table and folder.resolve() != (DATA_SAMPLES / "vitron-tiny").resolve():
+        raise VitronError("--table re-measures the committed model and specialists (Vitron.tiny): give it without --model")
     if not (folder / "vitron.safetensors").is_file():
         raise VitronError(f"--model {args.model!r} holds no trained model (vitron.safetensors); train one with `vitron train --only vitron`")
     result = run_benchmark(VitronConfig.from_preset(args.preset), n_latency=args.n, model_folder=folder)
     if (folder / "metrics.json").is_file(): result["understanding"] = json.loads((folder / "metrics.json").read_text()).get("understanding")
     notebook = None
-    if args.tasks:
+    if args.table:
         from vitron_nb.bench import measure_results, results_markdown, results_notebook
         result["results"] = measure_results(n=n_examples, n_videos=n_videos, n_latency=args.n)
         result["peak_mb"] = peak_memory_mb()                 # the whole run's, the re-measuring included
         print(results_markdown(result["results"], speed=result))
         notebook = results_notebook(result["results"], speed=result,
-                                    command=f"vitron bench --tasks --n {args.n} --n-examples {n_examples} --n-videos {n_videos}")
+                                    command=f"vitron bench --table --n {args.n} --n-examples {n_examples} --n-videos {n_videos}")
     else: print(benchmark_table(result))
     print(f"wrote {write_json(Path(args.out) / 'bench.json', result)}")
     if notebook is not None:
@@ -825,22 +825,22 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8); the specialists and signal stages keep their own")
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
     train.set_defaults(run=cmd_train)
-    bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; with --tasks also re-measure "
+    bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; with --table also re-measure "
                            "the twelve-task table; write bench.json (and results.ipynb)",
                            description="Measure, in one process, the fp32 matmul rate and against it the training throughput and MFU of the "
-                           "LLM and of each alignment stage, answer latency and peak memory; write OUT/bench.json. With --tasks, the same process "
+                           "LLM and of each alignment stage, answer latency and peak memory; write OUT/bench.json. With --table, the same process "
                            "then re-measures the committed model and specialists on the held-out split: the twelve-task table (each task through "
                            "the LLM beside its specialist given the true call), the message-mode and synergy ablations, one chat turn's p50 / p95 "
                            "latency per task, and how time and memory grow with image size, video length and batch; it prints the tables and "
                            "writes them into bench.json and OUT/results.ipynb (about 20 minutes on one CPU thread at the defaults).")
     bench.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
     bench.add_argument("--preset", default="tiny", help="config preset of the stage-0 LLM step (default: tiny)")
-    bench.add_argument("--n", type=int, default=8, help="answers timed per task, and with --tasks chat turns timed per task (default: 8)")
-    bench.add_argument("--tasks", action="store_true", help="also re-measure the twelve-task table, the ablations, per-task latency and cost growth; "
+    bench.add_argument("--n", type=int, default=8, help="answers timed per task, and with --table chat turns timed per task (default: 8)")
+    bench.add_argument("--table", action="store_true", help="also re-measure the twelve-task table, the ablations, per-task latency and cost growth; "
                        "write results.ipynb beside bench.json")
-    bench.add_argument("--n-examples", type=int, metavar="N", help=f"with --tasks: held-out examples per image task (understanding, referring "
+    bench.add_argument("--n-examples", type=int, metavar="N", help=f"with --table: held-out examples per image task (understanding, referring "
                        f"segmentation, text-to-image, image editing; default: {BENCH_TASK_DEFAULTS['n_examples']})")
-    bench.add_argument("--n-videos", type=int, metavar="N", help=f"with --tasks: held-out examples per video task (VOS, video editing, text- and "
+    bench.add_argument("--n-videos", type=int, metavar="N", help=f"with --table: held-out examples per video task (VOS, video editing, text- and "
                        f"image-to-video; default: {BENCH_TASK_DEFAULTS['n_videos']})")
     bench.add_argument("--notebooks", metavar="FOLDER", help="instead: run every notebook in FOLDER (e.g. nbs) alone and write notebook_costs.json (wall, CPU time, peak memory)")
     bench.add_argument("--out", default="runs/bench", help="folder for bench.json (and results.ipynb) or notebook_costs.json (default: runs/bench)")
