@@ -88,10 +88,10 @@ def test_bad_video_edits_and_regions_are_refused(untrained, pair):
 
 
 def test_train_and_resume_round_trip(tmp_path):
-    straight, _ = train_editor(TINY, tmp_path / "a", steps=2, batch_size=2, progress=False, bf16=False)
-    train_editor(TINY, tmp_path / "b", steps=2, batch_size=2, progress=False, stop_at=1, bf16=False)
+    straight, _ = train_editor(TINY, tmp_path / "a", steps=2, batch_size=2, progress=False, bf16=False, init="random")
+    train_editor(TINY, tmp_path / "b", steps=2, batch_size=2, progress=False, stop_at=1, bf16=False, init="random")
     assert (tmp_path / "b" / "checkpoint.safetensors").exists()
-    resumed, record = train_editor(TINY, tmp_path / "b", steps=2, batch_size=2, progress=False, bf16=False)
+    resumed, record = train_editor(TINY, tmp_path / "b", steps=2, batch_size=2, progress=False, bf16=False, init="random")
     assert record["resumed_from"] == 1 and len(record["losses"]) == 2
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name

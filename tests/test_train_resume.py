@@ -144,6 +144,9 @@ def test_retrained_specialists_come_first_and_are_recorded(tmp_path):
     gap = lambda other: max(float((v - other[k]).abs().max()) for k, v in tuned.items() if v.is_floating_point())
     near, far = gap(load_segmenter(segmenter).state_dict()), gap(load_segmenter().state_dict())
     assert near < 5e-3 < far, (near, far)             # one step of AdamW at lr 1e-3 moves a weight by about 1e-3
+    # the editor started from the run's generator, not the committed one
+    generator = out / "generator" / "checkpoint.safetensors"
+    assert manifest["stages"]["editor"]["generator"] == {"path": "generator/checkpoint.safetensors", "sha256": file_sha256(generator)}
     assert_signals_trained_on_the_run(out, manifest, {"referring": "referring/checkpoint.safetensors", "generator": "generator/checkpoint.safetensors"})
 
 def test_default_steps_are_those_of_the_committed_weights():
