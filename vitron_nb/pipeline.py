@@ -521,23 +521,30 @@ def _generate(self: Vitron, call: ModuleCall, seed: int = 0, signal=None) -> tup
 # %% ../nbs/20_pipeline.ipynb #3960136e
 EDIT_STEPS: int = 20            # DPM-Solver++ steps for an editing call (the editor's own default)
 
+def _object_words(text: str) -> str:
+    "The words that name an edit's object: the call's text before the new value, without its verb and article ('make the small red circle' -> 'small red circle')."
+    import re
+    return re.sub(r"^\s*(?:make|turn|change|paint|recolou?r)\b\s*(?:the\b\s*)?", "", text.strip(), flags=re.IGNORECASE).strip()
+
 def read_edit(instruction: str) -> dict:
     """What an editing call asks, read from its instruction as the task generator writes it ("editing: make the {name} {colour}",
     "editing: turn the {name} into a {shape}"): {"changed": "colour" | "shape", "new": the new value, "named": the object's
-    {colour, shape} as named (either may be missing, e.g. "make it blue")}; a VitronError says what cannot be read."""
+    {colour, shape} as named (either may be missing, e.g. "make it blue"), "object": every word that names it (size and relation
+    included: "small red circle left of the blue square")}; a VitronError says what cannot be read."""
     if not isinstance(instruction, str): raise VitronError(f"read_edit: expects a string, got {type(instruction).__name__}")
     text = instruction.split(":", 1)[1] if instruction.strip().lower().startswith("editing:") else instruction
     into = text.lower().rfind(" into ")
     if into >= 0:
         new = parse_attributes(text[into + 6:]).get("shape")
         if new is None: raise VitronError(f"no shape named after 'into' in the instruction {instruction!r}")
-        return dict(changed="shape", new=new, named=parse_attributes(text[:into]))
+        return dict(changed="shape", new=new, named=parse_attributes(text[:into]), object=_object_words(text[:into]))
     words = text.split()
     new = parse_attributes(words[-1]).get("colour") if words else None
     if new is None:
         raise VitronError(f"could not read a new colour ('make the ... <colour>') or a new shape ('turn the ... into a <shape>') "
                           f"from the instruction {instruction!r}")
-    return dict(changed="colour", new=new, named={k: v for k, v in parse_attributes(" ".join(words[:-1])).items() if k in ("colour", "shape")})
+    return dict(changed="colour", new=new, named={k: v for k, v in parse_attributes(" ".join(words[:-1])).items() if k in ("colour", "shape")},
+                object=_object_words(" ".join(words[:-1])))
 
 def edit_attributes(request: dict, known: dict | None = None) -> dict:
     "The {colour, shape} the editor paints: the new value, and the kept one as the call names it (else as `known` says, e.g. from the turn before)."
@@ -549,11 +556,12 @@ def edit_attributes(request: dict, known: dict | None = None) -> dict:
 
 # %% ../nbs/20_pipeline.ipynb #9dd976b8
 def _target_call(call: ModuleCall, request: dict) -> ModuleCall:
-    "The segmentation call that finds an edit's object: its name, as the referring segmenter reads it, with the call's box (the call itself when unnamed)."
+    """The segmentation call that finds an edit's object: every word the call names it by (size and relation too, as a referring
+    segmentation call says them), with the call's box; the call itself when it names no colour and shape."""
     named = request["named"]
     if "colour" not in named or "shape" not in named: return call
     module, verb = ("video_segmentation", "tracking") if call.module == "video_editing" else ("image_segmentation", "segmentation")
-    return ModuleCall(module, f"{verb}: {named['colour']} {named['shape']}", call.region)
+    return ModuleCall(module, f"{verb}: {request.get('object') or named['colour'] + ' ' + named['shape']}", call.region)
 
 def _edit_regions(masks: np.ndarray, changed: str, box, side: int) -> np.ndarray | None:
     "What is repainted per mask: the mask (colour) or its box (shape); an empty first mask falls back to the call's box, else None."
