@@ -537,7 +537,7 @@ def cmd_demo(args) -> int:
     from vitron_nb.taskfile import read_tasks
     from vitron_nb.tasks import check_task
     start = time.time()
-    tasks = [check_task(t.strip()).key for t in args.table.split(",")] if args.table else None
+    tasks = [check_task(t.strip()).key for t in args.tasks.split(",")] if args.tasks else None
     if args.n < 1: raise VitronError(f"--n must be at least 1, got {args.n}")
     if args.data: examples = read_tasks(args.data, tasks=tasks)
     elif (SAMPLE_TASKS / "tasks.jsonl").is_file(): examples = read_tasks(SAMPLE_TASKS, tasks=tasks)
@@ -580,7 +580,7 @@ def cmd_chat(args) -> int:
 def cmd_eval(args) -> int:
     "Score a reference predictor or a predictions file on a split or a task file; write JSON."
     from vitron_nb.evaluate import evaluate, evaluate_by_unseen, predict, read_predictions, PREDICTORS, results_table
-    tasks = [t.strip() for t in args.table.split(",")] if args.table else None
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     if tasks:
         from vitron_nb.tasks import check_task
         for t in tasks: check_task(t)
@@ -606,7 +606,7 @@ def cmd_eval(args) -> int:
 def cmd_data(args) -> int:
     "Write a task file of generated examples."
     from vitron_nb.taskfile import write_tasks
-    tasks = [t.strip() for t in args.table.split(",")] if args.table else None
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     examples = load_examples(args.split, None, args.n, tasks, seed=args.seed, progress=True)
     print(f"wrote {len(examples)} examples to {write_tasks(examples, args.out, progress=True)}")
     return 0
