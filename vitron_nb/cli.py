@@ -7,16 +7,16 @@ from __future__ import annotations
 import argparse, contextlib, json, math, os, sys, time, html, warnings
 from pathlib import Path
 import numpy as np
-from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, file_sha256, DATA_SAMPLES
+from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir, file_sha256, committed_weights, DATA_SAMPLES
 
 # %% auto #0
 __all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALISTS', 'SIGNAL_STAGES', 'SIGNAL_WEIGHTS',
            'RECIPE_OPTIONS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery', 'load_vitron',
            'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report', 'write_chat_output',
            'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
-           'specialist_settings', 'committed_specialists', 'committed_weights', 'checkpoint_step', 'recipe_settings',
-           'recipe_command', 'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval',
-           'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
+           'specialist_settings', 'committed_specialists', 'checkpoint_step', 'recipe_settings', 'recipe_command',
+           'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data',
+           'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -316,14 +316,6 @@ def committed_specialists() -> dict[str, Path]:
     from vitron_nb.animator import ANIMATOR_PATH
     return dict(zip(RECIPE_SPECIALISTS, (SEGMENTER_PATH, REFERRING_PATH, GENERATOR_PATH, EDITOR_PATH, ANIMATOR_PATH)))
 
-def committed_weights(path) -> dict:
-    "{'path': relative to the repository, 'sha256'} of committed weights; a missing file is a VitronError."
-    path = Path(path)
-    if not path.is_file(): raise VitronError(f"the committed weights {path} are missing; restore data_samples/ or use --specialists train")
-    try: shown = Path(DATA_SAMPLES.name) / path.relative_to(DATA_SAMPLES)
-    except ValueError: shown = path
-    return {"path": shown.as_posix(), "sha256": file_sha256(path)}
-
 def checkpoint_step(path) -> int | None:
     "The step a stage checkpoint was saved at, or None when there is none yet."
     from vitron_nb.core import read_header
@@ -384,14 +376,14 @@ def _specialist_stage(name: str, steps: int, out: Path, args, config) -> tuple:
     from importlib import import_module
     train = getattr(import_module(f"vitron_nb.{name}"), f"train_{name}")
     before = {"referring": "segmenter", "editor": "generator"}.get(name)        # the specialist this one starts from, trained earlier in the run
-    start = {before: out / before / "checkpoint.safetensors"} if before and (name != "editor" or specialist_settings(name).get("init") == "generator") else {}
+    start = {before: out / before / "checkpoint.safetensors"} if before else {}
     model, record = train(config, out_dir=out / name, seed=args.seed, checkpoint_every=args.checkpoint_every or 50,
                           **{**specialist_settings(name), "steps": steps}, **start)
     losses = record["losses"]
     result = {**{k: v for k, v in record.items() if k != "losses"}, "final_loss": float(np.mean(losses[-20:])) if losses else None,
               "checkpoint": f"{name}/checkpoint.safetensors",
               "status": "complete, loaded on resume" if record["resumed_from"] >= steps else "resumed" if record["resumed_from"] else "trained"}
-    if start: result[before] = {**record[before], "path": f"{before}/checkpoint.safetensors"}   # the run's own, named in the run folder
+    if before in record: result[before] = {**record[before], "path": f"{before}/checkpoint.safetensors"}   # the run's own, named in the run folder
     return model, record, result
 
 def export_specialist(name: str, model, record: dict, config) -> Path:

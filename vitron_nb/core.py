@@ -12,9 +12,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'VitronConfig', 'preset_table', 'pick_device', 'set_seed',
-           'warmup_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'write_json', 'save_tensors', 'read_header',
-           'load_tensors', 'save_module', 'load_state', 'read_weights', 'save_half', 'load_frozen', 'load_module',
-           'save_checkpoint', 'load_checkpoint']
+           'warmup_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'committed_weights', 'write_json',
+           'save_tensors', 'read_header', 'load_tensors', 'save_module', 'load_state', 'read_weights', 'save_half',
+           'load_frozen', 'load_module', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #fc764dec
 class VitronError(ValueError):
@@ -197,6 +197,14 @@ def file_sha256(path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
     return digest.hexdigest()
+
+def committed_weights(path) -> dict:
+    "{'path': relative to the repository when under data_samples/, else as given; 'sha256'} of a weights file; a missing file is a VitronError."
+    path = Path(path)
+    if not path.is_file(): raise VitronError(f"the weights {path} are missing; restore data_samples/ or train them again (`vitron train`)")
+    try: shown = Path(DATA_SAMPLES.name) / path.relative_to(DATA_SAMPLES)
+    except ValueError: shown = path
+    return {"path": shown.as_posix(), "sha256": file_sha256(path)}
 
 def write_json(path, obj) -> Path:
     "Write `obj` as indented JSON, atomically."

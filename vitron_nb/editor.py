@@ -237,8 +237,7 @@ def train_editor(config: VitronConfig | None = None, out_dir="runs/editor", step
         from vitron_nb.generator import load_generator, GENERATOR_PATH
         source = Path(generator) if generator is not None else GENERATOR_PATH
         from_generator(editor, load_generator(source, config, "cpu"))
-        named = source.resolve().relative_to(DATA_SAMPLES.parent.resolve()) if source.resolve().is_relative_to(DATA_SAMPLES.parent.resolve()) else source
-        started = dict(generator={"path": str(named), "sha256": core.file_sha256(source)})   # the repository's files by their place in it
+        started = dict(generator=core.committed_weights(source))
     editor = editor.to(device).train()
     optimizer, ema = torch.optim.AdamW(editor.parameters(), lr=lr, weight_decay=0.01), _ema(editor)
     path, losses, start, spent = Path(out_dir) / "checkpoint.safetensors", [], 0, 0.0
