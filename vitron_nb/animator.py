@@ -38,7 +38,7 @@ ANIMATOR_ATTRIBUTES: dict = {"colour": list(COLOURS), "shape": list(SHAPES), "si
                              "speed": list(SPEEDS)}   # one condition token per kind, in this order
 OPTIONAL_WORDS: tuple = ("colour", "shape", "size")   # a request may leave these unsaid when it gives a first frame (the frame shows them)
 DEFAULT_SPEED: str = "slowly"                          # the speed of a request that names none (training always names one)
-ANIMATOR_SETTINGS: dict = dict(steps=2400, batch_size=8, lr=1.5e-3, bf16=True)   # `vitron train --only animator` and the recipe: the committed 2,400 steps, about 2.8 CPU hours
+ANIMATOR_SETTINGS: dict = dict(steps=2000, batch_size=8, lr=1.5e-3, bf16=True)   # `vitron train --only animator` and the recipe: the committed 2,000 steps, about 70 minutes on two threads
 
 def animator_sizes(config: VitronConfig | None = None) -> dict:
     "The animator's sizes for `config`: output and sampled side, frames, U-Net widths, blocks, token width."
