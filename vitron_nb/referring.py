@@ -203,7 +203,7 @@ def train_referring(config: VitronConfig | None = None, out_dir="runs/referring"
             core.save_checkpoint(path, model.state_dict(), optimizer, step + 1, "referring-checkpoint", seed=seed, losses=losses,
                                  config=config.to_dict(), train_seconds=round(earlier + time.perf_counter() - began, 1))
     record = dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr, text_share=TEXT_SHARE,
-                  segmenter={"path": str(start_from), "sha256": core.file_sha256(start_from)},
+                  segmenter=core.committed_weights(start_from),
                   train_seconds=round(earlier + time.perf_counter() - began, 1), losses=losses)
     return model.eval(), record
 
