@@ -20,10 +20,9 @@ from .generator import (condition_ids, TRAIN_TIMESTEPS, MIN_SNR_GAMMA, CONDITION
 __all__ = ['ANIMATOR_DOWNSCALE', 'ANIMATOR_CHANNELS', 'ANIMATOR_LAYERS', 'TOKEN_WIDTH', 'ANIMATOR_HEADS', 'ANIMATOR_INPUTS',
            'FIRST_FRAME_DROPOUT', 'WORD_DROPOUT', 'ANIMATOR_ATTRIBUTES', 'OPTIONAL_WORDS', 'DEFAULT_SPEED',
            'ANIMATOR_SETTINGS', 'START_POSITIONS', 'ANIMATOR_PATH', 'ROUTED_VIDEOS_PATH', 'animator_sizes', 'Animator',
-           'build_animator', 'animation_ids', 'training_batch', 'first_frame_context', 'animation_target',
-           'video_from_target', 'animator_loss', 'animate', 'keyframe_video', 'show_animations', 'train_animator',
-           'save_animator', 'load_animator', 'psnr', 'evaluate_animator', 'export_animator', 'routed_videos',
-           'measure_routed_videos']
+           'build_animator', 'animation_ids', 'training_batch', 'first_frame_context', 'animator_loss', 'animate',
+           'keyframe_video', 'show_animations', 'train_animator', 'save_animator', 'load_animator', 'psnr',
+           'evaluate_animator', 'export_animator', 'routed_videos', 'measure_routed_videos']
 
 # %% ../nbs/25_animator.ipynb #c5baea49
 ANIMATOR_DOWNSCALE: int = 2                   # the 3D U-Net samples config.image_size // 2 = 32 px frames, upsampled to 64
@@ -38,7 +37,7 @@ ANIMATOR_ATTRIBUTES: dict = {"colour": list(COLOURS), "shape": list(SHAPES), "si
                              "speed": list(SPEEDS)}   # one condition token per kind, in this order
 OPTIONAL_WORDS: tuple = ("colour", "shape", "size")   # a request may leave these unsaid when it gives a first frame (the frame shows them)
 DEFAULT_SPEED: str = "slowly"                          # the speed of a request that names none (training always names one)
-ANIMATOR_SETTINGS: dict = dict(steps=2000, batch_size=8, lr=1.5e-3, bf16=True)   # `vitron train --only animator` and the recipe: the committed 2,000 steps, about 70 minutes on two threads
+ANIMATOR_SETTINGS: dict = dict(steps=2400, batch_size=8, lr=1.5e-3, bf16=True)   # `vitron train --only animator` and the recipe: the committed 2,400 steps, about 2.8 CPU hours
 
 def animator_sizes(config: VitronConfig | None = None) -> dict:
     "The animator's sizes for `config`: output and sampled side, frames, U-Net widths, blocks, token width."
@@ -78,7 +77,7 @@ class Animator(torch.nn.Module):
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, first: torch.Tensor, ids: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
-        "The prediction (v of `animation_target`) for noisy B x 3 x T x s x s videos given `first` (B x 4 x s x s: frame and marker) and the condition `ids`."
+        "The prediction (v) for noisy B x 3 x T x s x s videos given `first` (B x 4 x s x s: frame and marker) and the condition `ids`."
         context = first[:, :, None].expand(-1, -1, noisy.shape[2], -1, -1)
         return self.unet(torch.cat([noisy, context], 1), timesteps, encoder_hidden_states=self.tokens(ids, drop)).sample
 
@@ -131,17 +130,8 @@ def first_frame_context(frames: torch.Tensor, given: torch.Tensor) -> torch.Tens
     marker = given.to(frames.dtype)[:, None, None, None]
     return torch.cat([frames * marker, marker.expand(-1, 1, *frames.shape[-2:])], 1)
 
-def animation_target(videos: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-    "What the animator denoises: each clip's change from its first frame repeated over time, halved to stay in [-1, 1], where `given` (bool B); the clip itself elsewhere."
-    change = (videos - videos[:, :, :1]) / 2
-    return torch.where(given[:, None, None, None, None], change, videos)
-
-def video_from_target(sample: torch.Tensor, frames: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-    "`animation_target`'s inverse: clips (B x 3 x T x s x s in [-1, 1]) from denoised targets and the first frames (B x 3 x s x s) where `given`."
-    return torch.where(given[:, None, None, None, None], frames[:, :, None] + 2 * sample, sample).clamp(-1, 1)
-
 def animator_loss(model: Animator, videos: torch.Tensor, ids: torch.Tensor, rng: torch.Generator, autocast: bool = False) -> torch.Tensor:
-    "Min-SNR-weighted v-prediction loss of `animation_target` on a batch, with first frames, words and whole conditions dropped at random."
+    "Min-SNR-weighted v-prediction loss on a batch, with first frames, words and whole conditions dropped at random."
     from diffusers.training_utils import compute_snr
     scheduler, count = model.scheduler, len(videos)
     noise = torch.randn(videos.shape, generator=rng)
@@ -150,8 +140,7 @@ def animator_loss(model: Animator, videos: torch.Tensor, ids: torch.Tensor, rng:
     unsaid = (torch.rand(count, 3, generator=rng) < WORD_DROPOUT) & given[:, None]     # colour, shape, size: the frame shows them
     ids = torch.cat([torch.where(unsaid, -1, ids[:, :3]), ids[:, 3:]], 1)
     drop = torch.rand(count, generator=rng) < CONDITION_DROPOUT
-    clean = animation_target(videos, given)
-    noisy, target = scheduler.add_noise(clean, noise, timesteps), scheduler.get_velocity(clean, noise, timesteps)
+    noisy, target = scheduler.add_noise(videos, noise, timesteps), scheduler.get_velocity(videos, noise, timesteps)
     snr = compute_snr(scheduler, timesteps)
     weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + 1)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
@@ -192,8 +181,7 @@ def animate(model: Animator, requests, first_frames=None, guidance: float = 2.5,
             out = model(torch.cat([sample, sample]), t.expand(2 * count), both_first, both, drop).float()
         conditioned, unconditioned = out[:count], out[count:]
         sample = scheduler.step(unconditioned + guidance * (conditioned - unconditioned), t, sample).prev_sample
-    clips = video_from_target(sample.float().cpu(), frames, given)
-    frames = ((clips + 1) / 2).permute(0, 2, 1, 3, 4).flatten(0, 1)
+    frames = ((sample.float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4).flatten(0, 1)
     videos = resize(frames, sizes["image_size"]).reshape(count, length, 3, sizes["image_size"], sizes["image_size"])
     return (videos.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()
 
