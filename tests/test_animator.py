@@ -1,4 +1,4 @@
-"The animator: a 3D U-Net that sets a first frame in motion or makes a video from words; refused inputs, resumable training, committed weights."
+"The animator: a 3D U-Net planner and a residual diffusion 3D U-Net that set a first frame in motion or make a video from words; refused inputs, resumable training, committed weights."
 import json
 import numpy as np
 import pytest
@@ -6,8 +6,9 @@ import torch
 from vitron_nb.core import VitronConfig, VitronError, CheckpointError
 from vitron_nb.world import HELD_OUT, COLOURS, SHAPES
 from vitron_nb.generator import GENERATOR_PATH
-from vitron_nb.animator import (ANIMATOR_PATH, ANIMATOR_INPUTS, ANIMATOR_ATTRIBUTES, build_animator, animation_ids, training_batch,
-                                first_frame_context, animate, keyframe_video, train_animator, save_animator, load_animator, psnr)
+from vitron_nb.animator import (ANIMATOR_PATH, ANIMATOR_INPUTS, PLANNER_INPUTS, PLANNER_OUTPUTS, ANIMATOR_ATTRIBUTES, build_animator, animation_ids, training_batch,
+                                first_frame_context, motion_channels, warp, animate, keyframe_video, train_animator, save_animator,
+                                load_animator, psnr)
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +18,39 @@ def untrained():
 
 
 def test_architecture_and_shapes(untrained):
-    unet = untrained.unet
-    assert type(unet).__name__ == "UNet3DConditionModel" and unet.config.in_channels == ANIMATOR_INPUTS == 7
+    unet, planner = untrained.unet, untrained.planner
+    assert type(unet).__name__ == type(planner).__name__ == "UNet3DConditionModel"
+    assert (unet.config.in_channels, planner.config.in_channels, planner.config.out_channels) == (ANIMATOR_INPUTS, PLANNER_INPUTS, PLANNER_OUTPUTS) == (12, 6, 5)
+    assert (unet.config.sample_size, planner.config.sample_size) == (32, 16)
     assert unet.config.down_block_types[-1] == "CrossAttnDownBlock3D" and set(unet.config.down_block_types[:-1]) == {"DownBlock3D"}
     assert untrained.scheduler.config.prediction_type == "v_prediction"
     ids = animation_ids([dict(colour="red", shape="circle", size="large", motion="left", speed="quickly"), dict(motion="still")])
     first = first_frame_context(torch.zeros(2, 3, 32, 32), torch.tensor([True, False]))
     assert first.shape == (2, 4, 32, 32) and first[:, 3].flatten(1).mean(1).tolist() == [1.0, 0.0]
-    with torch.no_grad(): out = untrained(torch.zeros(2, 3, 8, 32, 32), torch.tensor([0, 999]), first, ids)
-    assert out.shape == (2, 3, 8, 32, 32)
+    with torch.no_grad():
+        plan = untrained.plan(first, ids)
+        out = untrained(torch.zeros(2, 3, 8, 32, 32), torch.tensor([0, 999]), first, ids, plan)
+    assert plan.shape == out.shape == (2, 3, 8, 32, 32)
     assert untrained.tokens(ids).shape == (2, len(ANIMATOR_ATTRIBUTES), untrained.unet.config.cross_attention_dim)
+
+
+def test_motion_channels_hold_how_far_the_object_has_gone():
+    ids = animation_ids([dict(motion="right", speed="quickly"), dict(motion="up", speed="slowly"), dict(motion="still")])
+    channels = motion_channels(ids, 8, 4)
+    assert channels.shape == (3, 2, 8, 4, 4) and (channels == channels[..., :1, :1]).all()    # one value per frame, over the whole frame
+    # quickly = 4 px a frame at 64 px, so 7 frames on: 28 px, 0.875 of the [-1, 1] span; up is -y; still never moves
+    torch.testing.assert_close(channels[:, :, -1, 0, 0], torch.tensor([[0.875, 0.0], [0.0, -0.4375], [0.0, 0.0]]))
+    torch.testing.assert_close(channels[0, 0, :, 0, 0], torch.arange(8) * 0.125)
+
+
+def test_warp_moves_a_picture_along_the_flow():
+    picture = torch.zeros(1, 3, 16, 16); picture[:, :, 4, 4] = 1.0                  # one lit pixel at x 4, y 4
+    flow = torch.zeros(1, 2, 3, 16, 16); flow[:, 0, 1] = 0.25; flow[:, 1, 2] = -0.25    # frame 1: 2 px right; frame 2: 2 px up
+    moved = warp(picture, flow)
+    assert moved.shape == (1, 3, 3, 16, 16)
+    lit = [tuple(int(i) for i in (moved[0, 0, t] == moved[0, 0, t].max()).nonzero()[0]) for t in range(3)]
+    assert lit == [(4, 4), (4, 6), (2, 4)]                                            # (y, x): still, right, up
+    torch.testing.assert_close(warp(picture, torch.zeros(1, 2, 2, 16, 16))[:, :, 1], picture)
 
 
 def test_condition_ids_read_synonyms_and_refuse_bad_words():
@@ -64,15 +88,18 @@ def test_animate_shapes_and_determinism(untrained):
     assert videos.shape == (2, 8, 64, 64, 3) and videos.dtype == np.uint8
     assert np.array_equal(videos, animate(untrained, want, first, steps=2, seed=1))
     assert animate(untrained, want[:1], None, steps=1).shape == (1, 8, 64, 64, 3)
+    plans = animate(untrained, want, first, plan_only=True)
+    assert plans.shape == videos.shape and np.array_equal(plans, animate(untrained, want, first, plan_only=True, seed=5))   # no noise in a plan
+    assert not np.array_equal(plans, videos)
     assert psnr(videos[0], videos[0]) == float("inf") and 0 < psnr(videos[0], 255 - videos[0]) < 60
 
 
 def test_training_resumes_exactly(tmp_path):
-    smoke = dict(steps=2, batch_size=1, progress=False, bf16=False)
+    smoke = dict(plan_steps=2, steps=1, batch_size=1, progress=False, bf16=False)
     straight, _ = train_animator(out_dir=tmp_path / "a", **smoke)
-    _, first = train_animator(out_dir=tmp_path / "b", stop_at=1, **smoke)
+    _, first = train_animator(out_dir=tmp_path / "b", stop_at=1, **smoke)          # stopped inside the planner's phase
     resumed, second = train_animator(out_dir=tmp_path / "b", **smoke)
-    assert (first["steps"], second["resumed_from"], second["steps"]) == (1, 1, 2)
+    assert (first["steps"], second["resumed_from"], second["steps"], second["plan_steps"]) == (1, 1, 3, 2)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()): torch.testing.assert_close(a, b, msg=name)
 
 
@@ -92,7 +119,7 @@ def test_save_load_round_trip_without_pickle(untrained, tmp_path):
 def test_committed_record_is_consistent():
     record = json.loads(ANIMATOR_PATH.with_suffix(".json").read_text())
     metrics = record["metrics"]
-    assert ANIMATOR_PATH.stat().st_size < 6e6 and record["dtype"] == "float16" and metrics["split"] == "test"
+    assert ANIMATOR_PATH.stat().st_size < 12e6 and record["dtype"] == "float16" and metrics["split"] == "test"
     assert len(record["losses"]) == record["steps"] and record["seconds_per_step"] == round(record["train_seconds"] / record["steps"], 3)
     for route in ("t2v", "t2v_keyframe", "i2v"):
         scores = metrics[route]
