@@ -95,7 +95,7 @@ def test_animate_shapes_and_determinism(untrained):
 
 
 def test_training_resumes_exactly(tmp_path):
-    smoke = dict(plan_steps=2, steps=1, batch_size=1, progress=False, bf16=False)
+    smoke = dict(steps=3, plan_steps=2, batch_size=1, progress=False, bf16=False)
     straight, _ = train_animator(out_dir=tmp_path / "a", **smoke)
     _, first = train_animator(out_dir=tmp_path / "b", stop_at=1, **smoke)          # stopped inside the planner's phase
     resumed, second = train_animator(out_dir=tmp_path / "b", **smoke)

@@ -156,7 +156,7 @@ def test_default_steps_are_those_of_the_committed_weights():
     for name in RECIPE_SPECIALISTS:
         record, settings = json.loads((DATA_SAMPLES / name / f"{name}.json").read_text()), specialist_settings(name)
         assert {k: record[k] for k in settings} == settings, name
-    assert [specialist_settings(name)["steps"] for name in RECIPE_SPECIALISTS] == [800, 1000, 5000, 1300, 2400]
+    assert [specialist_settings(name)["steps"] for name in RECIPE_SPECIALISTS] == [800, 1000, 5000, 1300, 1900]
     arms = json.loads(ABLATION_PATH.read_text())["arms"]
     assert (arms["stage_1.3"]["training"]["steps"], arms["with_synergy"]["training"]["steps"]) == (SIGNAL_SETTINGS["steps"], SIGNAL_SETTINGS["synergy_steps"])
 
