@@ -21,9 +21,9 @@ __all__ = ['ANIMATOR_DOWNSCALE', 'PLAN_DOWNSCALE', 'ANIMATOR_CHANNELS', 'ANIMATO
            'MOTION_CHANNELS', 'PLANNER_INPUTS', 'ANIMATOR_INPUTS', 'PLANNER_OUTPUTS', 'RESIDUAL_SCALE',
            'FIRST_FRAME_DROPOUT', 'WORD_DROPOUT', 'ANIMATOR_ATTRIBUTES', 'OPTIONAL_WORDS', 'DEFAULT_SPEED',
            'ANIMATOR_GUIDANCE', 'ANIMATOR_SETTINGS', 'START_POSITIONS', 'ANIMATOR_PATH', 'ROUTED_VIDEOS_PATH',
-           'animator_sizes', 'motion_channels', 'shrink', 'enlarge', 'warp', 'ConditionTokens', 'Animator',
-           'build_animator', 'animation_ids', 'training_batch', 'first_frame_context', 'planner_loss', 'animator_loss',
-           'animate', 'keyframe_video', 'show_animations', 'train_animator', 'save_animator', 'load_animator', 'psnr',
+           'animator_sizes', 'motion_channels', 'warp', 'ConditionTokens', 'Animator', 'build_animator',
+           'animation_ids', 'training_batch', 'first_frame_context', 'planner_loss', 'animator_loss', 'animate',
+           'keyframe_video', 'show_animations', 'train_animator', 'save_animator', 'load_animator', 'psnr',
            'evaluate_animator', 'export_animator', 'routed_videos', 'measure_routed_videos']
 
 # %% ../nbs/25_animator.ipynb #c5baea49
@@ -65,15 +65,6 @@ def motion_channels(ids: torch.Tensor, length: int, side: int) -> torch.Tensor:
     per_frame = unit[ids[:, 3]] * torch.where(ids[:, 4] >= 0, pace[ids[:, 4].clamp_min(0)], 0.0)[:, None]
     carried = per_frame[:, :, None] * torch.arange(length, device=ids.device)[None, None]
     return carried[..., None, None].expand(-1, -1, -1, side, side)
-
-def shrink(videos: torch.Tensor, side: int) -> torch.Tensor:
-    "B x C x T x s x s videos (or B x C x s x s pictures) averaged down to `side` (area resize, frame by frame)."
-    if videos.ndim == 4: return F.interpolate(videos, size=side, mode="area")
-    return F.interpolate(videos.flatten(1, 2), size=side, mode="area").unflatten(1, videos.shape[1:3])
-
-def enlarge(videos: torch.Tensor, side: int) -> torch.Tensor:
-    "B x C x T x p x p videos bilinearly resized to `side`, frame by frame: the planner's outputs at the sampled side."
-    return F.interpolate(videos.flatten(1, 2), size=side, mode="bilinear", align_corners=False).unflatten(1, videos.shape[1:3])
 
 def warp(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """B x 3 x T x s x s: the pictures `frames` (B x 3 x s x s) moved by `flow` (B x 2 x T x s x s, x and y in units of half the
@@ -129,10 +120,10 @@ class Animator(torch.nn.Module):
         """The plan (B x 3 x T x s x s) for `first` (B x 4 x s x s: frame and marker) and the condition `ids`: the first frame warped
         along the motion channels where the planner says it moves, blended with the planner's drawn clip by its own weight."""
         sizes = animator_sizes(self.vitron_config)
-        length, side, small = sizes["n_frames"], first.shape[-1], shrink(first, sizes["plan_size"])
+        length, side, small = sizes["n_frames"], first.shape[-1], F.interpolate(first, size=sizes["plan_size"], mode="area")
         inputs = torch.cat([small[:, :, None].expand(-1, -1, length, -1, -1), motion_channels(ids, length, small.shape[-1]).to(small.dtype)], 1)
         out = self.planner(inputs, torch.zeros(len(ids), dtype=torch.long, device=ids.device), encoder_hidden_states=self.plan_tokens(ids)).sample
-        out = enlarge(out.float(), side)
+        out = F.interpolate(out.float().flatten(1, 2), size=side, mode="bilinear", align_corners=False).unflatten(1, out.shape[1:3])
         drawn, moves, kept = out[:, :3], torch.sigmoid(out[:, 3:4]), torch.sigmoid(out[:, 4:5])
         return kept * warp(first[:, :3], moves * motion_channels(ids, length, side)) + (1 - kept) * drawn
 
