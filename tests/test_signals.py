@@ -4,7 +4,7 @@ import pytest
 import torch
 from vitron_nb.core import VitronConfig, VitronError, CheckpointError, save_tensors
 from vitron_nb.signals import (Signals, Discriminator, reverse_gradient, relative_l2, generation_request, signal_answer, save_signals,
-                               load_signals, SIGNALS_PATH, ABLATION_PATH, ARMS, SIGNAL_TASKS, specialist_widths)
+                               load_signals, SIGNALS_PATH, ABLATION_PATH, ARMS, SIGNAL_TASKS, specialist_widths, signal_rows)
 from vitron_nb.calls import MESSAGE_MODES
 
 
@@ -17,9 +17,9 @@ def test_gradient_reversal_flips_and_scales():
 def test_signals_shapes_and_errors():
     config = VitronConfig()
     signals = Signals(config)
-    v = signals.features(torch.randn(3, config.n_signal, config.d_llm))
+    v = signals.features(torch.randn(3, signal_rows(config), config.d_llm))
     v_p, v_s = signals.split(v)
-    assert v_p.shape == v_s.shape == (3, config.n_signal, config.d_llm // 2)
+    assert v_p.shape == v_s.shape == (3, signal_rows(config), config.d_llm // 2)
     for name, width in specialist_widths(config).items():
         assert signals.project(v, name).shape == (3, width)
     assert torch.allclose(signals.project(v, "segmentation").norm(dim=-1), torch.ones(3), atol=1e-5)
@@ -104,7 +104,7 @@ def test_pipeline_sends_signals_in_each_mode():
     config = vitron.config
     drawn = vitron.chat("Draw a large red circle in the top left.")
     assert drawn.output_kind == "image" and drawn.output.shape == (config.image_size, config.image_size, 3)
-    assert tuple(drawn.signals.shape) == (config.n_signal, config.d_llm) and drawn.call_error is None
+    assert tuple(drawn.signals.shape) == (signal_rows(config), config.d_llm) and drawn.call_error is None
     assert drawn.answer.endswith("".join(f"<signal_{i}>" for i in range(config.n_signal)))
     vitron.message_mode = "text"; vitron.reset()
     worded = vitron.chat("Draw a large red circle in the top left.")

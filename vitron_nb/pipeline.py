@@ -403,7 +403,7 @@ class ChatResult:
     region: Region | None = None           # the user's region, normalised
     prompt: object = None                  # what the specialist was prompted with (a box, a Region, or words saying what it read), or None
     from_history: bool = False             # the picture came from an earlier turn
-    signals: object = None                 # the signal features (n_signal x d_llm tensor) the call sent the specialist, or None
+    signals: object = None                 # the signal features ((n_signal + 1) x d_llm tensor) the call sent the specialist, or None
 
     def __repr__(self):
         out = None if self.output is None else (self.output if self.output_kind == "box" else f"<{self.output_kind} {np.shape(self.output)}>")
@@ -714,7 +714,7 @@ def _grammar(self: Vitron):
 
 @patch
 def _signal_features(self: Vitron, example: Example, said: str):
-    "The signal features (n_signal x d_llm) of an answer that ends its call with the whole signal run, or None."
+    "The signal features ((n_signal + 1) x d_llm) of an answer that ends its call with the whole signal run, or None."
     if self.signals is None or "<signal_" not in said: return None
     from vitron_nb.signals import signal_states
     with torch.no_grad():

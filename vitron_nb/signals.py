@@ -16,7 +16,7 @@ from .core import VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set_
 # %% auto #0
 __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'SEGMENTATION_MODULES',
            'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'specialist_widths', 'reverse_gradient', 'Discriminator',
-           'Signals', 'signal_ids', 'install_rows', 'take_rows', 'signal_answer', 'signal_states',
+           'signal_rows', 'Signals', 'signal_ids', 'install_rows', 'take_rows', 'signal_answer', 'signal_states',
            'segmentation_target', 'generation_request', 'generation_target', 'relative_l2', 'signal_batch',
            'signal_loss', 'train_signals', 'save_signals', 'load_signals', 'SignalGrammar', 'signal_calls',
            'segment_in_mode', 'condition_in_mode', 'message_ablation', 'synergy_views', 'show_synergy', 'signal_recipe',
@@ -25,7 +25,7 @@ __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', '
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
 PLAIN_TASKS: tuple = ("image_qa", "rec", "caption")   # answers with no call: they teach the model not to emit signal tokens after a plain reply
-SIGNAL_SETTINGS: dict = dict(steps=600, batch_size=6, plain=2, lr=1e-3, synergy_steps=300, synergy_weight=0.5)   # `vitron train --only signals`
+SIGNAL_SETTINGS: dict = dict(steps=600, batch_size=12, plain=2, lr=1e-3, synergy_steps=300, synergy_weight=0.5)   # `vitron train --only signals`
 DENOISE_WEIGHT: float = 100.0   # the min-SNR v-loss is ~0.005 at these sizes: weighted to sit beside the other losses (~0.5)
 SIGNALS_PATH: Path = DATA_SAMPLES / "signals" / "signals.safetensors"
 
@@ -58,22 +58,28 @@ class Discriminator(nn.Module):
         return self.classify(self.encoder(v_s).mean(1))
 
 # %% ../nbs/26_signals.ipynb #17f6eb4d
+def signal_rows(config: VitronConfig) -> int:
+    "How many of the LLM's hidden states the signal side reads per call: the `n_signal` signal tokens', then the call words' mean."
+    return config.n_signal + 1
+
 class Signals(nn.Module):
-    """The decoding side of hybrid message passing: the signal tokens' hidden states (B, n, d_llm) -> signal features v = [v_p ; v_s]
-    (a per-token head) -> one projector per specialist into its conditioning; plus the synergy discriminator on v_s."""
+    """The decoding side of hybrid message passing: the LLM's states at a call's signal rows (B, n + 1, d_llm: the n signal tokens, then the
+    mean over the call's words) -> signal features v = [v_p ; v_s] (a per-row head) -> one projector per specialist into its conditioning;
+    plus the synergy discriminator on v_s."""
     def __init__(self, config: VitronConfig):
         super().__init__()
-        self.vitron_config, d, n = config, config.d_llm, config.n_signal
+        self.vitron_config, d, n, rows = config, config.d_llm, config.n_signal, signal_rows(config)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
-        self.projectors = nn.ModuleDict({name: nn.Sequential(nn.LayerNorm(n * d), nn.Linear(n * d, 2 * d), nn.GELU(), nn.Linear(2 * d, width))
+        self.projectors = nn.ModuleDict({name: nn.Sequential(nn.LayerNorm(rows * d), nn.Linear(rows * d, 2 * d), nn.GELU(), nn.Linear(2 * d, width))
                                          for name, width in specialist_widths(config).items()})
         self.discriminator = Discriminator(d // 2, len(SIGNAL_TASKS))
         self.register_buffer("input_rows", torch.zeros(n, d)); self.register_buffer("output_rows", torch.zeros(n, d))
 
     def features(self, hidden: torch.Tensor) -> torch.Tensor:
-        "Signal features v (B, n, d_llm) of the signal tokens' last hidden states; v[..., :d/2] is v_p (task-specific), v[..., d/2:] is v_s (task-invariant)."
-        n, d = self.vitron_config.n_signal, self.vitron_config.d_llm
-        if hidden.ndim != 3 or hidden.shape[1:] != (n, d): raise VitronError(f"signal hidden states must be (B, {n}, {d}), got {tuple(hidden.shape)}")
+        "Signal features v (B, n + 1, d_llm) of a call's signal rows (`signal_states`); v[..., :d/2] is v_p (task-specific), v[..., d/2:] is v_s (task-invariant)."
+        rows, d = signal_rows(self.vitron_config), self.vitron_config.d_llm
+        if hidden.ndim != 3 or hidden.shape[1:] != (rows, d):
+            raise VitronError(f"signal hidden states must be (B, {rows}, {d}): the {rows - 1} signal tokens' and the call words' mean; got {tuple(hidden.shape)}")
         return self.head(hidden.float())
 
     def split(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +88,7 @@ class Signals(nn.Module):
         return v[..., :half], v[..., half:]
 
     def project(self, v: torch.Tensor, specialist: str) -> torch.Tensor:
-        "`specialist`'s conditioning (B, width) from signal features v (B, n, d): unit-length for segmentation (as CLIP text embeddings are)."
+        "`specialist`'s conditioning (B, width) from signal features v (B, n + 1, d): unit-length for segmentation (as CLIP text embeddings are)."
         if specialist not in self.projectors: raise VitronError(f"no signal projector for {specialist!r}; specialists: {list(self.projectors)}")
         out = self.projectors[specialist](v.flatten(1))
         return F.normalize(out, dim=-1) if specialist == "segmentation" else out
@@ -120,17 +126,22 @@ def signal_answer(ex, n_signal: int | None = None) -> str:
 
 # %% ../nbs/26_signals.ipynb #0ff334e2
 def signal_states(model, examples: list, answers: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Teacher-forced pass of `answers` to `examples`: (next-token loss over the assistant's tokens, the signal tokens' last hidden states
-    (C, n, d_llm) of the C answers that hold all n of them, the indices of those answers)."""
+    """Teacher-forced pass of `answers` to `examples`: (next-token loss over the assistant's tokens, the signal rows (C, n + 1, d_llm) of the C
+    answers whose call has words and all n signal tokens: the signal tokens' last hidden states, then the mean last hidden state over the
+    words between `<Instruction>` and `</Instruction>`; the indices of those answers)."""
     from vitron_nb.model import encode_batch
     n = model.config.n_signal
     batch = encode_batch(model, examples, answers)
     out = model.llm(**batch, output_hidden_states=True)
     ids = torch.tensor(signal_ids(model.tokenizer, n), device=model.device)
-    found = torch.isin(batch["labels"], ids)
-    rows = [i for i in range(len(examples)) if int(found[i].sum()) == n]
-    hidden = out.hidden_states[-1]
-    states = torch.stack([hidden[i][found[i]] for i in rows]) if rows else hidden.new_zeros(0, n, hidden.shape[-1])
+    opening, closing = model.tokenizer.convert_tokens_to_ids(["<Instruction>", "</Instruction>"])
+    labels, hidden = batch["labels"], out.hidden_states[-1]
+    rows, states = [], []
+    for i in range(len(examples)):
+        found, starts, ends = torch.isin(labels[i], ids), (labels[i] == opening).nonzero()[:, 0], (labels[i] == closing).nonzero()[:, 0]
+        if int(found.sum()) != n or len(starts) != 1 or len(ends) != 1 or ends[0] <= starts[0] + 1: continue
+        rows.append(i); states.append(torch.cat([hidden[i][found], hidden[i][starts[0] + 1:ends[0]].mean(0, keepdim=True)]))
+    states = torch.stack(states) if states else hidden.new_zeros(0, n + 1, hidden.shape[-1])
     return out.loss, states, torch.tensor(rows, dtype=torch.long)
 
 # %% ../nbs/26_signals.ipynb #d08c2524
@@ -337,7 +348,7 @@ SEGMENTATION_MODULES: tuple = ("image_segmentation", "video_segmentation")
 @torch.no_grad()
 def signal_calls(model, signals: Signals, examples: list) -> list[dict]:
     """For each example, what the LLM sends (answering under `SignalGrammar`): its answer text, the parsed call (or None), and the signal
-    features v (n, d_llm) when the answer holds all n signal tokens after a call (else None)."""
+    features v (n + 1, d_llm) when the answer holds all n signal tokens after a call with words (else None)."""
     from vitron_nb.model import answer
     from vitron_nb.calls import parse_answer
     from transformers import LogitsProcessorList
@@ -353,7 +364,7 @@ def signal_calls(model, signals: Signals, examples: list) -> list[dict]:
 
 def segment_in_mode(referring, clip, signals: Signals, picture: np.ndarray, sent: dict, mode: str) -> np.ndarray | None:
     """The mask one call gives on `picture` in `mode` ('text', 'embeddings' or 'hybrid'), or None when the specialist cannot run that way
-    (no usable words, or no signal); `sent` is {"call": the parsed call or None, "v": its signal features (n, d_llm) or None}."""
+    (no usable words, or no signal); `sent` is {"call": the parsed call or None, "v": its signal features (n + 1, d_llm) or None}."""
     if mode not in MESSAGE_MODES: raise VitronError(f"unknown message mode {mode!r}; modes are {list(MESSAGE_MODES)}")
     from vitron_nb.vision import embed_texts
     from vitron_nb.referring import segment_text, instruction_words
@@ -434,7 +445,7 @@ def message_ablation(parts_of: dict, signals: Signals, n: int = 100, n_videos: i
 # %% ../nbs/26_signals.ipynb #9d0b41e3
 @torch.no_grad()
 def _call_features(parts_of: dict, signals: Signals, split: str, n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
-    "Signal features v (C, n_signal, d) of `n` calls of each SIGNAL_TASK in `split`, teacher-forced with the true answers, and their task indices."
+    "Signal features v (C, n_signal + 1, d) of `n` calls of each SIGNAL_TASK in `split`, teacher-forced with the true answers, and their task indices."
     from vitron_nb.tasks import make_examples
     model, tasks = parts_of["model"], list(SIGNAL_TASKS)
     examples = make_examples(tasks, n, split, model.config, seed)
