@@ -141,7 +141,7 @@ def signal_states(model, examples: list, answers: list[str]) -> tuple[torch.Tens
         found, starts, ends = torch.isin(labels[i], ids), (labels[i] == opening).nonzero()[:, 0], (labels[i] == closing).nonzero()[:, 0]
         if int(found.sum()) != n or len(starts) != 1 or len(ends) != 1 or ends[0] <= starts[0] + 1: continue
         rows.append(i); states.append(torch.cat([hidden[i][found], hidden[i][starts[0] + 1:ends[0]].mean(0, keepdim=True)]))
-    states = torch.stack(states) if states else hidden.new_zeros(0, n + 1, hidden.shape[-1])
+    states = torch.stack(states) if states else hidden.new_zeros(0, signal_rows(model.config), hidden.shape[-1])
     return out.loss, states, torch.tensor(rows, dtype=torch.long)
 
 # %% ../nbs/26_signals.ipynb #d08c2524
