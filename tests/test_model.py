@@ -102,3 +102,32 @@ def test_box_axes_reads_each_axis_of_the_committed_model():
     small = box_axes(load_trained(VITRON_TINY), n=4)
     assert small["rec"]["n"] == 4 and small["grounded_caption"]["n"] == 2
     assert all(len(p) == 4 for r in small.values() for p in r["points"])
+
+def test_rec_readouts_record_and_a_small_run():
+    import json
+    from vitron_nb.model import rec_readouts, REC_READOUTS_PATH, committed_llm, VITRON_TINY, BoxProbe
+    record = json.loads(REC_READOUTS_PATH.read_text())
+    assert record["llm"] == committed_llm(), "the committed model changed: re-measure rec_readouts and update 14_model's prose"
+    # 14_model's text: the LLM reads below a probe of its own image tokens, and even CLIP's head is short of the floor
+    assert record["written"]["all"] < record["probe"]["all"] < record["probe_position"]["all"] < record["clip_head"]["all"] < 0.90
+    small = rec_readouts(load_trained(VITRON_TINY), n_train=16, n_test=4, steps=2, batch_size=4)
+    assert set(small) >= {"written", "written_name", "clip_head", "probe", "probe_position"}
+    assert all(0 <= small[k]["all"] <= 1 for k in ("written", "clip_head", "probe", "probe_position"))
+    with pytest.raises(VitronError, match="must be >= 1"): rec_readouts(load_trained(VITRON_TINY), n_test=0)
+    # the probe's position table is what it adds to the tokens: zero at the start, so both probes start alike
+    torch.manual_seed(0); plain = BoxProbe(8, 4)
+    torch.manual_seed(0); placed = BoxProbe(8, 4, position=True)
+    tokens, names = torch.randn(2, 4, 8), torch.randn(2, 8)
+    assert torch.allclose(plain(tokens, names), placed(tokens, names))
+
+def test_region_readouts_record_and_a_small_run():
+    import json
+    from vitron_nb.model import region_readouts, region_head_reading, REGION_READOUTS_PATH, committed_llm, VITRON_TINY
+    record = json.loads(REGION_READOUTS_PATH.read_text())
+    assert record["llm"] == committed_llm(), "the committed model changed: re-measure region_readouts and update 14_model's prose"
+    assert record["written_unseen_pairs"] == 0 and record["written"]["shape"]["unseen"] < 0.05 < 0.3 < record["clip_head"]["shape"]["unseen"]
+    committed = load_trained(VITRON_TINY)
+    small = region_readouts(committed, n_train=8, n_test=3)
+    assert set(small["clip_head"]) == {"size", "colour", "shape"} and 0 <= small["written_unseen_pairs"] <= 1
+    read = region_head_reading(committed, [make_example("region_caption", i, "test") for i in range(2)])
+    assert len(read) == 2 and all(set(r) == {"colour", "shape", "size"} for r in read)

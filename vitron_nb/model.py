@@ -16,14 +16,15 @@ from .evaluate import Prediction
 
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING',
-           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH', 'INVOCATION_PATH', 'video_token_width',
-           'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
-           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
-           'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage',
-           'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained', 'load_trained',
-           'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'picture_reliance',
-           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
-           'invoked', 'invocation']
+           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH',
+           'REGION_ATTRIBUTES', 'INVOCATION_PATH', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model',
+           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
+           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
+           'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr',
+           'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
+           'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table',
+           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'answer_name',
+           'named_image_tokens', 'rec_readouts', 'region_head_reading', 'region_readouts', 'invoked', 'invocation']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -548,6 +549,129 @@ def box_axes(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
         out[task] = dict(n=len(exs), boxes=len(pairs), corr_x=round(corr(true[:, 0], pred[:, 0]), 3), corr_y=round(corr(true[:, 1], pred[:, 1]), 3),
                          error_x=round(float(np.abs(true[:, 0] - pred[:, 0]).mean()), 3), error_y=round(float(np.abs(true[:, 1] - pred[:, 1]).mean()), 3),
                          points=np.round(np.hstack([true, pred]), 3).tolist())
+    return out
+
+# %% ../nbs/14_model.ipynb #b2e4d0a3
+REC_READOUTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "rec_readouts.json"   # rec_readouts on the committed model
+
+class BoxProbe(nn.Module):
+    """A box read from image tokens: two rounds of attention (`nn.MultiheadAttention`) from a name's embedding, then an MLP;
+    with `position`, a learned table (one row per token) is added to the tokens first, so the probe knows where each one sits."""
+    def __init__(self, width: int, n_tokens: int, heads: int = 4, position: bool = False):
+        super().__init__()
+        self.position = nn.Parameter(torch.zeros(n_tokens, width)) if position else None
+        self.query = nn.Linear(width, width)
+        self.first, self.second = (nn.MultiheadAttention(width, heads, batch_first=True) for _ in range(2))
+        self.head = nn.Sequential(nn.Linear(width, 256), nn.GELU(), nn.Linear(256, 4))
+
+    def forward(self, tokens: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+        "Boxes (B, 4) in [0, 1] from image tokens (B, n_tokens, width) and name embeddings (B, width)."
+        if self.position is not None: tokens = tokens + self.position
+        found, _ = self.first(self.query(names)[:, None], tokens, tokens)
+        more, _ = self.second(found, tokens, tokens)
+        return self.head((found + more)[:, 0]).sigmoid()
+
+def answer_name(example: Example) -> str:
+    "The name a REC answer starts with ('green triangle' of 'green triangle: (0.23, 0.66, 0.41, 0.81)')."
+    return example.target_text().split(":")[0].strip()
+
+@torch.no_grad()
+def named_image_tokens(model: VitronModel, examples: list[Example], chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    "REC examples' image tokens as the LLM receives them (B, n_patches, d_llm), and the mean word embedding of each answer's name (B, d_llm)."
+    embed, tok = model.llm.get_input_embeddings().weight, model.tokenizer
+    tokens = torch.cat([torch.stack(media_embeddings(model, examples[i:i + chunk])["image"]).float().cpu() for i in range(0, len(examples), chunk)])
+    names = torch.stack([embed[tok(" " + answer_name(e), add_special_tokens=False)["input_ids"]].mean(0).float().cpu() for e in examples])
+    return tokens, names
+
+def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, steps: int = 3000, batch_size: int = 64,
+                 seed: int = 0, progress: bool = False) -> dict:
+    """REC accuracy at IoU 0.5 on `n_test` held-out questions (all / seen / unseen combinations), read four ways: the box the LLM
+    writes (`written`); CLIP's dense head at the patch that best matches the name (`clip_head`: `referring.locate_named`, what the
+    referring segmenter uses); and a `BoxProbe` trained for `steps` on `n_train` train-split questions over the model's own image
+    tokens, without (`probe`) and with (`probe_position`) a learned position table. All but `written` are given the name the true
+    answer starts with, which the LLM writes itself before its box."""
+    from tqdm.auto import tqdm
+    from vitron_nb.metrics import parse_box, box_iou
+    from vitron_nb.referring import locate_named
+    if min(n_train, n_test, steps, batch_size) < 1: raise VitronError(f"rec_readouts: n_train, n_test, steps and batch_size must be >= 1")
+    test = make_examples(["rec"], n_per_task=n_test, split="test", seed=seed)
+    truth, unseen = [parse_box(e.target_text()) for e in test], np.array([bool(e.meta.get("unseen")) for e in test])
+    def scored(boxes) -> dict:
+        hits = np.array([box_iou(b, t) >= 0.5 for b, t in zip(boxes, truth)])
+        share = lambda keep: round(float(hits[keep].mean()), 4) if keep.any() else None
+        return dict(all=share(np.ones_like(unseen)), seen=share(~unseen), unseen=share(unseen))
+    out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, steps=steps, batch_size=batch_size, seed=seed)
+    written = answer(model, test)
+    out["written"] = scored([parse_box(a) for a in written])
+    out["written_name"] = round(float(np.mean([a.split(":")[0].strip() == answer_name(e) for a, e in zip(written, test)])), 4)
+    out["clip_head"] = scored(locate_named(model.clip, np.stack([e.image for e in test]), [answer_name(e) for e in test]))
+    train = make_examples(["rec"], n_per_task=n_train, split="train", seed=seed)
+    (x_train, q_train), (x_test, q_test) = named_image_tokens(model, train), named_image_tokens(model, test)
+    y_train = torch.tensor([parse_box(e.target_text()) for e in train])
+    for key, position in (("probe", False), ("probe_position", True)):
+        torch.manual_seed(seed); draw = torch.Generator().manual_seed(seed)
+        probe = BoxProbe(x_train.shape[-1], x_train.shape[1], position=position)
+        optimizer, losses = torch.optim.AdamW(probe.parameters(), lr=1e-3), []
+        for _ in tqdm(range(steps), desc=key, disable=not progress, mininterval=5):
+            pick = torch.randint(0, len(train), (batch_size,), generator=draw)
+            loss = (probe(x_train[pick], q_train[pick]) - y_train[pick]).abs().mean()
+            optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())
+        with torch.no_grad(): out[key] = scored(probe(x_test, q_test).tolist()) | dict(final_l1=round(float(np.mean(losses[-50:])), 4))
+    return out
+
+# %% ../nbs/14_model.ipynb #b8e0d6a9
+REGION_READOUTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "region_readouts.json"   # region_readouts on the committed model
+REGION_ATTRIBUTES: tuple[str, ...] = ("size", "colour", "shape")                       # what a region caption names
+
+@torch.no_grad()
+def region_head_reading(model: VitronModel, examples: list[Example]) -> list[dict]:
+    "What CLIP's dense attribute head reads inside each example's region: per attribute the class whose log-probability, pooled with the region encoder's own patch weights, is highest."
+    from vitron_nb.vision import PATCH_CLASSES, COLOURS_LIST
+    from vitron_nb.world import SHAPES, SIZES
+    names = {"colour": COLOURS_LIST, "shape": list(SHAPES), "size": list(SIZES)}
+    patches = _patches(model, np.stack([e.image for e in examples]))
+    weights = model.region_encoder.codes(patches, [e.region for e in examples])["weights"].float()
+    logits, start, read = model.clip.attribute_head(patches).float(), 0, [{} for _ in examples]
+    for kind, k in PATCH_CLASSES.items():
+        pooled = torch.einsum("bn,bnk->bk", weights, logits[..., start:start + k].log_softmax(-1))[:, 1:]   # class 0 is 'no object'
+        for row, index in zip(read, pooled.argmax(-1).tolist()): row[kind] = names[kind][index]
+        start += k
+    return read
+
+def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, seed: int = 0) -> dict:
+    """Region-caption attributes (size, colour, shape) on `n_test` held-out sketches (all / seen / unseen combinations), read three ways:
+    the caption the LLM writes (`written`); CLIP's dense head pooled inside the region (`clip_head`, `region_head_reading`); and a
+    linear probe per attribute on the region token the LLM receives, fitted on `n_train` train-split sketches (`probe`)."""
+    from sklearn.linear_model import LogisticRegression
+    from vitron_nb.metrics import parse_attributes
+    from vitron_nb.world import HELD_OUT
+    if min(n_train, n_test) < 2: raise VitronError("region_readouts: n_train and n_test must be >= 2")
+    test = make_examples(["region_caption"], n_per_task=n_test, split="test", seed=seed)
+    train = make_examples(["region_caption"], n_per_task=n_train, split="train", seed=seed)
+    truth = [parse_attributes(e.target_text()) for e in test]
+    unseen = np.array([bool(e.meta.get("unseen")) for e in test])
+    def scored(read: list[dict]) -> dict:
+        out = {}
+        for kind in REGION_ATTRIBUTES:
+            right = np.array([r.get(kind) == t.get(kind) for r, t in zip(read, truth)])
+            out[kind] = {part: round(float(right[keep].mean()), 4) if keep.any() else None
+                         for part, keep in (("all", np.ones_like(unseen)), ("seen", ~unseen), ("unseen", unseen))}
+        return out
+    out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, seed=seed)
+    written = [parse_attributes(a) for a in answer(model, test)]
+    out["written"] = scored(written)
+    out["written_unseen_pairs"] = round(float(np.mean([(w.get("colour"), w.get("shape")) in HELD_OUT for w in written])), 4)   # captions naming a held-out pair
+    out["clip_head"] = scored(region_head_reading(model, test))
+    with torch.no_grad():
+        tokens = lambda exs: torch.cat([torch.stack(media_embeddings(model, exs[i:i + 64])["region"]).flatten(1).float().cpu()
+                                        for i in range(0, len(exs), 64)]).numpy()
+        x_train, x_test = tokens(train), tokens(test)
+    labels = [parse_attributes(e.target_text()) for e in train]
+    read = [{} for _ in test]
+    for kind in REGION_ATTRIBUTES:
+        fitted = LogisticRegression(max_iter=2000).fit(x_train, [l[kind] for l in labels])
+        for row, value in zip(read, fitted.predict(x_test)): row[kind] = str(value)
+    out["probe"] = scored(read)
     return out
 
 # %% ../nbs/14_model.ipynb #b3d2f4a5
