@@ -593,7 +593,7 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
     from tqdm.auto import tqdm
     from vitron_nb.metrics import parse_box, box_iou
     from vitron_nb.referring import locate_named
-    if min(n_train, n_test, steps, batch_size) < 1: raise VitronError(f"rec_readouts: n_train, n_test, steps and batch_size must be >= 1")
+    if min(n_train, n_test, steps, batch_size) < 1: raise VitronError("rec_readouts: n_train, n_test, steps and batch_size must be >= 1")
     test = make_examples(["rec"], n_per_task=n_test, split="test", seed=seed)
     truth, unseen = [parse_box(e.target_text()) for e in test], np.array([bool(e.meta.get("unseen")) for e in test])
     def scored(boxes) -> dict:
@@ -669,6 +669,7 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     labels = [parse_attributes(e.target_text()) for e in train]
     read = [{} for _ in test]
     for kind in REGION_ATTRIBUTES:
+        if len({l[kind] for l in labels}) < 2: raise VitronError(f"region_readouts: the {n_train} training sketches show one {kind} only; give more")
         fitted = LogisticRegression(max_iter=2000).fit(x_train, [l[kind] for l in labels])
         for row, value in zip(read, fitted.predict(x_test)): row[kind] = str(value)
     out["probe"] = scored(read)
