@@ -24,7 +24,8 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS',
            'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
            'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table',
            'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'answer_name',
-           'named_image_tokens', 'rec_readouts', 'region_head_reading', 'region_readouts', 'invoked', 'invocation']
+           'media_rows', 'named_image_tokens', 'rec_readouts', 'region_head_reading', 'region_readouts', 'invoked',
+           'invocation']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -576,10 +577,15 @@ def answer_name(example: Example) -> str:
     return example.target_text().split(":")[0].strip()
 
 @torch.no_grad()
+def media_rows(model: VitronModel, examples: list[Example], kind: str, chunk: int = 64) -> torch.Tensor:
+    "One `kind` ('image', 'video' or 'region') of every example's media embeddings as the LLM receives them, stacked (B, n, d_llm) on the CPU, `chunk` examples at a time."
+    return torch.cat([torch.stack(media_embeddings(model, examples[i:i + chunk])[kind]).float().cpu() for i in range(0, len(examples), chunk)])
+
+@torch.no_grad()
 def named_image_tokens(model: VitronModel, examples: list[Example], chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     "REC examples' image tokens as the LLM receives them (B, n_patches, d_llm), and the mean word embedding of each answer's name (B, d_llm)."
     embed, tok = model.llm.get_input_embeddings().weight, model.tokenizer
-    tokens = torch.cat([torch.stack(media_embeddings(model, examples[i:i + chunk])["image"]).float().cpu() for i in range(0, len(examples), chunk)])
+    tokens = media_rows(model, examples, "image", chunk)
     names = torch.stack([embed[tok(" " + answer_name(e), add_special_tokens=False)["input_ids"]].mean(0).float().cpu() for e in examples])
     return tokens, names
 
@@ -593,13 +599,11 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
     from tqdm.auto import tqdm
     from vitron_nb.metrics import parse_box, box_iou
     from vitron_nb.referring import locate_named
+    from vitron_nb.generator import _split_scores
     if min(n_train, n_test, steps, batch_size) < 1: raise VitronError("rec_readouts: n_train, n_test, steps and batch_size must be >= 1")
     test = make_examples(["rec"], n_per_task=n_test, split="test", seed=seed)
     truth, unseen = [parse_box(e.target_text()) for e in test], np.array([bool(e.meta.get("unseen")) for e in test])
-    def scored(boxes) -> dict:
-        hits = np.array([box_iou(b, t) >= 0.5 for b, t in zip(boxes, truth)])
-        share = lambda keep: round(float(hits[keep].mean()), 4) if keep.any() else None
-        return dict(all=share(np.ones_like(unseen)), seen=share(~unseen), unseen=share(unseen))
+    scored = lambda boxes: _split_scores([box_iou(b, t) >= 0.5 for b, t in zip(boxes, truth)], unseen)
     out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, steps=steps, batch_size=batch_size, seed=seed)
     written = answer(model, test)
     out["written"] = scored([parse_box(a) for a in written])
@@ -645,27 +649,19 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     from sklearn.linear_model import LogisticRegression
     from vitron_nb.metrics import parse_attributes
     from vitron_nb.world import HELD_OUT
+    from vitron_nb.generator import _split_scores
     if min(n_train, n_test) < 2: raise VitronError("region_readouts: n_train and n_test must be >= 2")
     test = make_examples(["region_caption"], n_per_task=n_test, split="test", seed=seed)
     train = make_examples(["region_caption"], n_per_task=n_train, split="train", seed=seed)
     truth = [parse_attributes(e.target_text()) for e in test]
     unseen = np.array([bool(e.meta.get("unseen")) for e in test])
-    def scored(read: list[dict]) -> dict:
-        out = {}
-        for kind in REGION_ATTRIBUTES:
-            right = np.array([r.get(kind) == t.get(kind) for r, t in zip(read, truth)])
-            out[kind] = {part: round(float(right[keep].mean()), 4) if keep.any() else None
-                         for part, keep in (("all", np.ones_like(unseen)), ("seen", ~unseen), ("unseen", unseen))}
-        return out
+    scored = lambda read: {kind: _split_scores([r.get(kind) == t.get(kind) for r, t in zip(read, truth)], unseen) for kind in REGION_ATTRIBUTES}
     out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, seed=seed)
     written = [parse_attributes(a) for a in answer(model, test)]
     out["written"] = scored(written)
     out["written_unseen_pairs"] = round(float(np.mean([(w.get("colour"), w.get("shape")) in HELD_OUT for w in written])), 4)   # captions naming a held-out pair
     out["clip_head"] = scored(region_head_reading(model, test))
-    with torch.no_grad():
-        tokens = lambda exs: torch.cat([torch.stack(media_embeddings(model, exs[i:i + 64])["region"]).flatten(1).float().cpu()
-                                        for i in range(0, len(exs), 64)]).numpy()
-        x_train, x_test = tokens(train), tokens(test)
+    x_train, x_test = (media_rows(model, exs, "region").flatten(1).numpy() for exs in (train, test))
     labels = [parse_attributes(e.target_text()) for e in train]
     read = [{} for _ in test]
     for kind in REGION_ATTRIBUTES:
