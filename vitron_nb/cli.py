@@ -622,6 +622,20 @@ def cmd_train(args) -> int:
         tokenizer = train_tokenizer(VitronConfig.from_preset(args.preset))
         print(f"{len(tokenizer)} tokens; wrote {save_tokenizer(tokenizer, TOKENIZER_PATH if args.export else Path(args.out or 'runs/tokenizer') / 'tokenizer.json')}")
         return 0
+    retune = getattr(args, "retune", False)
+    if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
+    if args.only == "clip" and retune:
+        from vitron_nb.vision import retune_vision, export_clip, CLIP_PATH, RETUNE_STEPS
+        if not CLIP_PATH.is_file(): raise VitronError(f"--retune starts from the committed encoder, and {CLIP_PATH.name} is missing; train one with --only clip")
+        previous = json.loads(CLIP_PATH.with_suffix(".json").read_text())
+        model, record = retune_vision(config=VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/clip_retune",
+                                      steps=args.steps or RETUNE_STEPS, seed=args.seed)
+        print(json.dumps({k: v for k, v in record.items() if k != "losses"}, indent=2))
+        if args.export:
+            keys = ("seed", "steps", "batch_size", "lr", "p_single", "hard_negatives", "dense_weight", "shape_steps", "losses")
+            before = {k: previous[k] for k in ("metrics", "probes", "patches") if k in previous}
+            print(f"wrote {export_clip(model, {**{k: previous[k] for k in keys if k in previous}, 'retune': record, 'before_retune': before})}")
+        return 0
     if args.only == "clip":
         from vitron_nb.vision import train_clip, export_clip
         model, record = train_clip(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/clip_shape", steps=args.steps or 2700,
@@ -809,6 +823,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run folder for checkpoints (default: runs/<component>; runs/recipe for the whole recipe)")
     train.add_argument("--export", action="store_true", help="write the trained weights to data_samples/ when done")
+    train.add_argument("--retune", action="store_true", help="with --only clip: retune the committed encoder's vision tower, its text tower "
+                       "frozen (vision.retune_vision), instead of training from scratch")
     recipe = train.add_argument_group("the whole recipe (--only all)")
     recipe.add_argument("--specialists", choices=["committed", "train"], help="use the committed segmenter, referring segmenter, generator, editor and "
                         "animator (default), or retrain all five first (each as --only NAME trains it)")

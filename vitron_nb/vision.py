@@ -19,12 +19,12 @@ from .tasks import say
 
 # %% auto #0
 __all__ = ['IMAGE_MEAN', 'IMAGE_STD', 'CLIP_TEXT_LAYERS', 'CLIP_TEXT_POSITIONS', 'PATCH_CLASSES', 'ATTRIBUTE_PROMPTS',
-           'PATCH_OWNER_SHARE', 'COLOURS_LIST', 'CLIP_PATH', 'object_phrase', 'scene_caption', 'clip_pairs',
-           'training_palette', 'pixel_values', 'build_clip', 'tokenize_captions', 'n_patches', 'image_patch_features',
-           'video_token_count', 'video_features', 'embed_images', 'embed_texts', 'zero_shot', 'evaluate_clip',
-           'save_checkpoint', 'load_checkpoint', 'patch_targets', 'dense_loss', 'training_batch', 'shape_batch',
-           'shape_loss', 'train_clip', 'evaluate_patches', 'save_clip', 'load_clip', 'freeze', 'patch_probe',
-           'export_clip']
+           'PATCH_OWNER_SHARE', 'COLOURS_LIST', 'CLIP_PATH', 'RETUNE_STEPS', 'object_phrase', 'scene_caption',
+           'clip_pairs', 'training_palette', 'pixel_values', 'build_clip', 'tokenize_captions', 'n_patches',
+           'image_patch_features', 'video_token_count', 'video_features', 'embed_images', 'embed_texts', 'zero_shot',
+           'evaluate_clip', 'save_checkpoint', 'load_checkpoint', 'patch_targets', 'dense_loss', 'training_batch',
+           'shape_batch', 'shape_loss', 'train_clip', 'evaluate_patches', 'save_clip', 'load_clip', 'freeze',
+           'patch_probe', 'export_clip', 'retune_vision']
 
 # %% ../nbs/11_vision.ipynb #302fcd70
 def _article(text: str) -> str:
@@ -261,11 +261,11 @@ def patch_targets(scenes: list[Scene], config: VitronConfig) -> dict[str, torch.
             out["box"][i, mine] = mask_box(masks[j])
     return {k: torch.from_numpy(v) for k, v in out.items()}
 
-def dense_loss(clip, patch_tokens: torch.Tensor, targets: dict) -> torch.Tensor:
-    "Cross-entropy of each patch's colour, shape and size classes plus 10 x L1 of its object's box (object patches only)."
+def dense_loss(clip, patch_tokens: torch.Tensor, targets: dict, shape: bool = True) -> torch.Tensor:
+    "Cross-entropy of each patch's colour, shape (unless `shape=False`) and size classes plus 10 x L1 of its object's box (object patches only)."
     logits, start, losses = clip.attribute_head(patch_tokens), 0, []
     for name, k in PATCH_CLASSES.items():
-        losses.append(F.cross_entropy(logits[..., start:start + k].flatten(0, 1), targets[name].to(logits.device).flatten()))
+        if shape or name != "shape": losses.append(F.cross_entropy(logits[..., start:start + k].flatten(0, 1), targets[name].to(logits.device).flatten()))
         start += k
     on = targets["colour"].to(logits.device) > 0
     if on.any(): losses.append(10 * F.l1_loss(logits[..., start:start + 4][on], targets["box"].to(logits.device)[on]))
@@ -422,3 +422,45 @@ def export_clip(model, record: dict, path=CLIP_PATH, seed: int = 2025) -> Path:
     keep = {k: previous[k] for k in ("speed", "contrastive_only", "dense_only") if k in previous}   # measured once, by earlier runs
     return save_clip(model, path, {"metrics": metrics, "probes": probes, "patches": patches, "fp16_check": fp16_check,
                                    **keep, **record})
+
+# %% ../nbs/11_vision.ipynb #5e7a0c32
+RETUNE_STEPS: int = 400    # steps of `retune_vision` (64 pictures each)
+
+def retune_vision(clip=None, config: VitronConfig | None = None, out_dir="runs/clip_retune", steps: int = RETUNE_STEPS,
+                  batch_size: int = 64, seed: int = 0, lr: float = 3e-4, resume: bool = True, checkpoint_every: int = 50,
+                  stop_at: int | None = None, progress: bool = True, p_single: float = 0.4, precision: str = "bf16"):
+    """Retune a trained CLIP's vision tower and attribute head (default: the committed one) with the text tower frozen:
+    contrastive loss + `dense_loss` without its shape term + `shape_loss` on repainted pictures, every step; 20 steps of
+    warm-up then a cosine to zero; resumes from `out_dir`. Returns (model, record)."""
+    from tqdm.auto import tqdm
+    if steps < 1 or batch_size < 2: raise VitronError(f"need steps >= 1 and batch_size >= 2, got {steps}, {batch_size}")
+    if precision not in ("fp32", "bf16"): raise VitronError(f"precision {precision!r}: choose 'fp32' or 'bf16'")
+    device = pick_device()
+    model = (clip if clip is not None else load_clip(config=config, device=device)).to(device).train()
+    config = model.vitron_config
+    frozen = [*model.text_model.parameters(), *model.text_projection.parameters()]
+    for p in model.parameters(): p.requires_grad_(True)
+    for p in frozen: p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    path, losses, start = Path(out_dir) / "checkpoint.safetensors", [], 0
+    if resume and path.exists():
+        metadata = load_checkpoint(path, model, optimizer); start, losses = metadata["step"], metadata["losses"]
+    end, began = min(steps, stop_at or steps), time.perf_counter()
+    bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="retune", mininterval=5)
+    for step in bar:
+        for group in optimizer.param_groups: group["lr"] = lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            batch = training_batch(np.random.default_rng([seed, step]), config, batch_size, p_single, False, device, targets=True)
+            targets = batch.pop("targets")
+            output = model(**batch, return_loss=True, output_hidden_states=True)
+            loss = output.loss + dense_loss(model, output.vision_model_output.hidden_states[-2][:, 1:], targets, shape=False)
+            loss = loss + shape_loss(model, *shape_batch(np.random.default_rng([seed, 7, step]), config, batch_size, p_single, device))
+        optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
+        with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
+        losses.append(round(float(loss.detach()), 4)); bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
+        if (step + 1) % checkpoint_every == 0 or step + 1 == end: save_checkpoint(path, model, optimizer, step + 1, seed, losses)
+    for p in model.parameters(): p.requires_grad_(True)
+    record = dict(steps=len(losses), resumed_from=start, seed=seed, batch_size=batch_size, lr=lr, p_single=p_single,
+                  precision=precision, train_seconds=round(time.perf_counter() - began, 1), losses=losses)
+    return model.eval(), record
