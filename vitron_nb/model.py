@@ -15,17 +15,17 @@ from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, ma
 from .evaluate import Prediction
 
 # %% auto #0
-__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'LLM_TRAINING',
-           'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH',
-           'REGION_ATTRIBUTES', 'INVOCATION_PATH', 'video_token_width', 'MediaNorm', 'VitronModel', 'build_model',
-           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
-           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
-           'grounded_caption_example', 'any_example', 'stage_examples', 'prepare_stage', 'trained_state', 'stage_lr',
-           'process_examples', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
-           'measure_understanding', 'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table',
-           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'answer_name',
-           'media_rows', 'named_image_tokens', 'rec_readouts', 'region_head_reading', 'region_readouts', 'invoked',
-           'invocation']
+__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'PAIR_TEXT_SPLIT',
+           'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH',
+           'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'INVOCATION_PATH', 'video_token_width',
+           'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples', 'stage_texts',
+           'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained',
+           'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
+           'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
+           'compare_table', 'box_axes', 'BoxProbe', 'answer_name', 'media_rows', 'named_image_tokens', 'rec_readouts',
+           'region_head_reading', 'region_readouts', 'invoked', 'invocation']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -218,7 +218,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
                 steps=800, precision="bf16"),
     "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
-              llm="full", lr=5e-4, steps=4800, precision="bf16"),
+              llm="full", lr=5e-4, steps=4800, precision="bf16", texts=4),   # texts: `stage_texts` per step
     # the paper's text-invocation tuning, the seven routing requests alone; it runs after stage 2 here (see the prose above)
     "1.2": dict(tasks={task: 1 for task in ROUTING_TASKS},
                 llm="full", lr=1e-4, steps=600, precision="bf16"),
@@ -275,6 +275,16 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
         out.append(any_example(task, i, "train", config, seed))
     return out
 
+PAIR_TEXT_SPLIT, PAIR_TEXT_SEED = "test", 7   # `stage_texts`: the palette that pairs every colour with every shape; a seed no evaluation uses
+
+def stage_texts(stage: str, step: int, seed: int = 0) -> list[str]:
+    """The text-only dialogues of one step of `stage` (`STAGES[stage]['texts']` of them, none if unset): scene descriptions
+    over the whole palette, so the words of every colour-shape pair are read, held-out ones included, while no picture
+    of a held-out pair is ever shown. Drawn from their own seed (`PAIR_TEXT_SEED` + `seed`), never an evaluation's."""
+    from vitron_nb.llm import scene_dialogue
+    n = STAGES[stage].get("texts", 0) if stage in STAGES else 0
+    return [scene_dialogue(i, PAIR_TEXT_SPLIT, seed=PAIR_TEXT_SEED + seed) for i in range(step * n, (step + 1) * n)]
+
 LLM_TRAINING = ("frozen", "lora", "full")
 
 def prepare_stage(model: VitronModel, stage: str) -> list[nn.Parameter]:
@@ -319,9 +329,16 @@ class _StageLoss(nn.Module):
         self.media_norm = model.media_norm
         self._model = [model]                       # a plain list, so the frozen CLIP is not registered (nor synced)
 
-    def forward(self, examples: list[Example]):
+    def forward(self, examples: list[Example], texts: list[str] = ()):
+        "The examples' answer loss, plus the language-model loss of `texts` (text-only dialogues) when given; and the tokens read."
         batch = encode_batch(self._model[0], examples)
-        return self.llm(**batch).loss, batch["attention_mask"].sum()
+        loss, tokens = self.llm(**batch).loss, batch["attention_mask"].sum()
+        if len(texts):
+            enc = self._model[0].tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False).to(loss.device)
+            labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+            loss = loss + self.llm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
+            tokens = tokens + enc["attention_mask"].sum()
+        return loss, tokens
 
 def _accelerator(cpu: bool | None):
     "An accelerate Accelerator (CPU when asked, or when there is no GPU); refuses a launch that it would not distribute."
@@ -364,7 +381,8 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
         for group in optimizer.param_groups: group["lr"] = stage_lr(stage, step, steps)
         examples = stage_examples(stage, step, batch_size, model.config, seed, tasks)
         with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss, n_tokens = trainable(process_examples(examples, rank, world))
+            texts = process_examples(stage_texts(stage, step, seed), rank, world) if tasks is None else []
+            loss, n_tokens = trainable(process_examples(examples, rank, world), texts)
         optimizer.zero_grad(); accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0); optimizer.step()
         losses.append(accelerator.reduce(loss.detach(), "mean").item()); tokens += int(accelerator.reduce(n_tokens, "sum"))
