@@ -159,3 +159,7 @@ def test_code_commit_names_the_checked_out_commit():
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True).stdout.strip()
     if not head: pytest.skip("not a git checkout")
     assert code_commit() == head and len(head) >= 7
+
+def test_retune_belongs_to_clip():
+    code, _, err = run("train", "--only", "llm", "--retune")
+    assert code == 2 and "--retune belongs to --only clip" in err

@@ -114,3 +114,13 @@ def test_train_and_resume(tmp_path):
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()): torch.testing.assert_close(a, b)
     assert (tmp_path / "b" / "checkpoint.safetensors").is_file()
     with pytest.raises(CheckpointError, match="another config"): train_clip(VitronConfig(), tmp_path / "b", steps=3, batch_size=4, progress=False)
+
+def test_retune_keeps_the_text_tower(tmp_path):
+    from vitron_nb.vision import load_clip, retune_vision
+    base = load_clip().state_dict()
+    tuned, record = retune_vision(load_clip(), out_dir=tmp_path, steps=1, batch_size=4, progress=False, precision="fp32")
+    after = tuned.state_dict()
+    assert all(torch.equal(base[k], after[k]) for k in base if k.startswith(("text_model.", "text_projection.")))
+    assert not torch.equal(base["attribute_head.weight"], after["attribute_head.weight"])
+    assert record["steps"] == 1 and (tmp_path / "checkpoint.safetensors").is_file()
+    with pytest.raises(VitronError, match="precision"): retune_vision(load_clip(), out_dir=tmp_path, precision="fp16")
