@@ -135,8 +135,9 @@ def test_region_readouts_record_and_a_small_run():
 def test_stage_texts_name_held_out_pairs_from_their_own_seed():
     from vitron_nb.model import stage_texts
     from vitron_nb.world import HELD_OUT
-    texts = [t for step in range(10) for t in stage_texts("2", step)]
-    assert len(texts) == 10 * STAGES["2"]["texts"] and len(set(texts)) > 30
-    assert texts[:4] == stage_texts("2", 0) and stage_texts("2", 0) != stage_texts("2", 0, seed=1)
+    texts = [t for step in range(10) for t in stage_texts("2", step, n=4)]
+    assert len(texts) == 40 and len(set(texts)) > 30
+    assert texts[:4] == stage_texts("2", 0, n=4) and stage_texts("2", 0, n=4) != stage_texts("2", 0, seed=1, n=4)
     assert any(f"{c} {s}" in t for t in texts for c, s in HELD_OUT)          # held-out pairs are named...
-    assert stage_texts("1.1", 0) == [] and stage_texts("1.2", 3) == []       # ...only where a stage asks for texts
+    assert stage_texts("1.1", 0) == [] and stage_texts("2", 3) == [] == [None] * STAGES["2"]["texts"]   # ...only where asked: off in the recipe
+    with pytest.raises(VitronError, match="n must be >= 0"): stage_texts("2", 0, n=-1)

@@ -218,7 +218,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
                 steps=800, precision="bf16"),
     "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
-              llm="full", lr=5e-4, steps=4800, precision="bf16", texts=4),   # texts: `stage_texts` per step
+              llm="full", lr=5e-4, steps=4800, precision="bf16", texts=0),   # texts: `stage_texts` per step (off: see the prose)
     # the paper's text-invocation tuning, the seven routing requests alone; it runs after stage 2 here (see the prose above)
     "1.2": dict(tasks={task: 1 for task in ROUTING_TASKS},
                 llm="full", lr=1e-4, steps=600, precision="bf16"),
@@ -277,12 +277,13 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
 
 PAIR_TEXT_SPLIT, PAIR_TEXT_SEED = "test", 7   # `stage_texts`: the palette that pairs every colour with every shape; a seed no evaluation uses
 
-def stage_texts(stage: str, step: int, seed: int = 0) -> list[str]:
-    """The text-only dialogues of one step of `stage` (`STAGES[stage]['texts']` of them, none if unset): scene descriptions
-    over the whole palette, so the words of every colour-shape pair are read, held-out ones included, while no picture
-    of a held-out pair is ever shown. Drawn from their own seed (`PAIR_TEXT_SEED` + `seed`), never an evaluation's."""
+def stage_texts(stage: str, step: int, seed: int = 0, n: int | None = None) -> list[str]:
+    """The text-only dialogues of one step of `stage` (`n`, by default `STAGES[stage]['texts']`, none if unset): scene
+    descriptions over the whole palette, so the words of every colour-shape pair are read, held-out ones included, while
+    no picture of a held-out pair is ever shown. Drawn from their own seed (`PAIR_TEXT_SEED` + `seed`), never an evaluation's."""
     from vitron_nb.llm import scene_dialogue
-    n = STAGES[stage].get("texts", 0) if stage in STAGES else 0
+    if n is None: n = STAGES[stage].get("texts", 0) if stage in STAGES else 0
+    if n < 0: raise VitronError(f"stage_texts: n must be >= 0, got {n}")
     return [scene_dialogue(i, PAIR_TEXT_SPLIT, seed=PAIR_TEXT_SEED + seed) for i in range(step * n, (step + 1) * n)]
 
 LLM_TRAINING = ("frozen", "lora", "full")
