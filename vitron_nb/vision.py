@@ -22,9 +22,9 @@ __all__ = ['IMAGE_MEAN', 'IMAGE_STD', 'CLIP_TEXT_LAYERS', 'CLIP_TEXT_POSITIONS',
            'PATCH_OWNER_SHARE', 'COLOURS_LIST', 'CLIP_PATH', 'RETUNE_STEPS', 'object_phrase', 'scene_caption',
            'clip_pairs', 'training_palette', 'pixel_values', 'build_clip', 'tokenize_captions', 'n_patches',
            'image_patch_features', 'video_token_count', 'video_features', 'embed_images', 'embed_texts', 'zero_shot',
-           'evaluate_clip', 'save_checkpoint', 'load_checkpoint', 'patch_targets', 'dense_loss', 'training_batch',
-           'shape_batch', 'shape_loss', 'train_clip', 'evaluate_patches', 'save_clip', 'load_clip', 'freeze',
-           'patch_probe', 'export_clip', 'retune_vision']
+           'evaluate_clip', 'save_checkpoint', 'load_checkpoint', 'resume_run', 'patch_targets', 'dense_loss',
+           'training_batch', 'shape_batch', 'shape_loss', 'train_clip', 'evaluate_patches', 'save_clip', 'load_clip',
+           'freeze', 'patch_probe', 'export_clip', 'retune_vision']
 
 # %% ../nbs/11_vision.ipynb #302fcd70
 def _article(text: str) -> str:
@@ -241,6 +241,13 @@ def load_checkpoint(path, model, optimizer=None) -> dict:
     _load_state(model, tensors, path)
     return metadata
 
+def resume_run(out_dir, model, optimizer, resume: bool = True) -> tuple[Path, int, list]:
+    "(checkpoint path in `out_dir`, the step to start from, the losses so far): restored from the checkpoint there when `resume` and it exists."
+    path = Path(out_dir) / "checkpoint.safetensors"
+    if not (resume and path.exists()): return path, 0, []
+    metadata = load_checkpoint(path, model, optimizer)
+    return path, metadata["step"], metadata["losses"]
+
 # %% ../nbs/11_vision.ipynb #6971a195
 def patch_targets(scenes: list[Scene], config: VitronConfig) -> dict[str, torch.Tensor]:
     "Per patch of each scene's first frame: the class of the object covering most of it (>= 1/4; 0: none) and its box."
@@ -311,9 +318,7 @@ def train_clip(config: VitronConfig | None = None, out_dir="runs/clip", steps: i
     set_seed(seed)
     model = build_clip(config).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    path, losses, start = Path(out_dir) / "checkpoint.safetensors", [], 0
-    if resume and path.exists():
-        metadata = load_checkpoint(path, model, optimizer); start, losses = metadata["step"], metadata["losses"]
+    path, start, losses = resume_run(out_dir, model, optimizer, resume)
     end, began = min(steps, stop_at or steps), time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="clip", mininterval=5)
     for step in bar:
@@ -443,9 +448,7 @@ def retune_vision(clip=None, config: VitronConfig | None = None, out_dir="runs/c
     for p in frozen: p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    path, losses, start = Path(out_dir) / "checkpoint.safetensors", [], 0
-    if resume and path.exists():
-        metadata = load_checkpoint(path, model, optimizer); start, losses = metadata["step"], metadata["losses"]
+    path, start, losses = resume_run(out_dir, model, optimizer, resume)
     end, began = min(steps, stop_at or steps), time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="retune", mininterval=5)
     for step in bar:
