@@ -241,3 +241,19 @@ def test_call_inputs_refuses_what_the_answer_lacks():
     with pytest.raises(VitronError, match="unknown message mode 'telepathy'"): call_inputs(good, "telepathy")
     with pytest.raises(VitronError, match="expects a ParsedAnswer"): call_inputs(GOOD, "text")
     with pytest.raises(VitronError, match="n_signal is 0"): call_inputs(parse_answer(CALL, n_signal=0), "embeddings", states)
+
+def test_call_words_hold_place_words_only_when_asked():
+    import torch
+    from vitron_nb.calls import CallWords, PLACE_WORDS
+    from vitron_nb.tokenizer import load_tokenizer
+    tok = load_tokenizer()
+    one = lambda w: tok(" " + w, add_special_tokens=False)["input_ids"][0]
+    call = "Sure. <Module> image_generation </Module> <Instruction> generation: a small blue cross at the"
+    ids = torch.tensor([tok(call, add_special_tokens=False)["input_ids"]])
+    held = CallWords(tok, "Paint a little blue cross at the bottom left.", places=True)(ids, torch.zeros(1, len(tok)))[0]
+    free = CallWords(tok, "Paint a little blue cross at the bottom left.")(ids, torch.zeros(1, len(tok)))[0]
+    assert torch.isinf(held[[one(w) for w in PLACE_WORDS if w != "bottom"]]).all() and not torch.isinf(held[one("bottom")])
+    assert not torch.isinf(free[[one(w) for w in PLACE_WORDS]]).any()
+    # a request that names no place leaves place words free, with places on
+    none = CallWords(tok, "Paint a little blue cross.", places=True)(ids, torch.zeros(1, len(tok)))[0]
+    assert not torch.isinf(none[[one(w) for w in PLACE_WORDS]]).any()

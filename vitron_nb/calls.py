@@ -11,8 +11,8 @@ from .tasks import MODULES, ModuleCall
 from .tokenizer import CALL_TOKENS, MAX_SIGNAL_TOKENS, signal_tokens
 
 # %% auto #0
-__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'EDIT_FORMS', 'format_answer', 'ParsedAnswer', 'parse_answer', 'call_inputs',
-           'CallWords']
+__all__ = ['MESSAGE_MODES', 'FALLBACKS', 'EDIT_FORMS', 'PLACE_WORDS', 'format_answer', 'ParsedAnswer', 'parse_answer',
+           'call_inputs', 'CallWords']
 
 # %% ../nbs/17_calls.ipynb #b5f2dd69
 _TAG_RE = re.compile(r"</?(?:module|instruction|region)>|<signal_(\d+)>", re.IGNORECASE | re.ASCII)
@@ -225,6 +225,12 @@ def call_inputs(parsed: ParsedAnswer, mode: str = "hybrid", hidden_states=None) 
 # %% ../nbs/17_calls.ipynb #eb256e0b
 EDIT_FORMS: dict[str, str] = {"make": "colour", "turn": "shape"}   # an editing instruction's verb -> the kind it changes (read_edit's grammar)
 
+PLACE_WORDS: tuple[str, ...] = ("top", "bottom", "left", "right", "centre")   # the words of PixelWorld's named places
+
+def _place_words(text: str) -> list[str]:
+    "The place words of `text`, in order."
+    return re.findall(r"\b(" + "|".join(PLACE_WORDS) + r")\b", text.lower())
+
 def _runs(mentions: list, kind: str) -> list[str]:
     "The words of `kind` among `mentions`, a word repeated back to back kept once."
     words = [w for k, w in mentions if k == kind]
@@ -235,9 +241,9 @@ class CallWords:
     written must follow those `request` names, in its order, for each kind `request` names at all (other kinds stay free): the next
     one is the request's next (past the request's last, any it named). In an editing call the edited kind (`EDIT_FORMS`) names the
     object, then its new value: the request's first of that kind if it names two or more (else any but the new value), then the
-    request's last. Synonyms of other words, and a shapeless 'object' where a shape is due, are refused too. Only single-token words
-    are constrained."""
-    def __init__(self, tokenizer, request: str, modules: tuple = MODULES):
+    request's last. Synonyms of other words, and a shapeless 'object' where a shape is due, are refused too. With `places`, the
+    place words (`PLACE_WORDS`) written must follow the request's the same way. Only single-token words are constrained."""
+    def __init__(self, tokenizer, request: str, modules: tuple = MODULES, places: bool = False):
         from vitron_nb.metrics import attribute_mentions, ATTRIBUTE_WORDS
         from vitron_nb.world import SYNONYMS
         from vitron_nb.tasks import GENERIC_SHAPES
@@ -251,6 +257,8 @@ class CallWords:
         surfaces = lambda word: {single(s) for s in SYNONYMS.get(word, [word]) + [word]} - {None}
         self.tokens = {kind: {word: surfaces(word) for word in ATTRIBUTE_WORDS[kind]} for kind in self.wanted}
         self.generic = {t for w in GENERIC_SHAPES if (t := single(w)) is not None}
+        self.places = _place_words(request) if places else []
+        self.place_tokens = {w: t for w in PLACE_WORDS if (t := single(w)) is not None}
 
     def _instruction(self, ids) -> tuple[str, str] | None:
         "(module, the instruction written so far) when the answer is inside the instruction of a call to one of the modules, else None."
@@ -278,10 +286,12 @@ class CallWords:
             allowed, due = self._allowed(kind, _runs(written, kind), verb is not None and EDIT_FORMS[verb.group(1)] == kind)
             out |= {t for word, tokens in self.tokens[kind].items() if word not in allowed for t in tokens}
             if kind == "shape" and due: out |= self.generic
+        done = len(_place_words(instruction))
+        if done < len(self.places): out |= {t for w, t in self.place_tokens.items() if w != self.places[done]}
         return sorted(out)
 
     def __call__(self, input_ids, scores):
-        if not self.wanted: return scores
+        if not self.wanted and not self.places: return scores
         scores = scores.clone()
         for row in range(len(scores)):
             found = self._instruction(input_ids[row].tolist())

@@ -177,9 +177,11 @@ def split_answer(text: str) -> tuple[str, ModuleCall | None, str | None]:
     return parsed.reply, parsed.call, None if parsed.call is not None else parsed.error
 
 @torch.no_grad()
-def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None, copy_words: bool = True) -> list[str]:
+def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None, copy_words: bool = True,
+           copy_places: bool = False) -> list[str]:
     """Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache (and `logits_processor`'s
-    constraints, if given). `copy_words`: a call may not swap a colour, shape, size or digit the request names for another (`calls.CallWords`)."""
+    constraints, if given). `copy_words`: a call may not swap a colour, shape, size or digit the request names for another (`calls.CallWords`);
+    `copy_places`: nor, with `copy_words`, a place word (top, bottom, left, right, centre)."""
     from transformers import LogitsProcessorList
     from vitron_nb.llm import embed_with_media, chat_prompt
     from vitron_nb.calls import CallWords
@@ -192,7 +194,7 @@ def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96
                                        max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                                        logits_processor=LogitsProcessorList([*(logits_processor or []),
-                                                                             *([CallWords(tok, ex.instruction)] if copy_words else [])]))[0].tolist()
+                                                                             *([CallWords(tok, ex.instruction, places=copy_places)] if copy_words else [])]))[0].tolist()
         if tok.eos_token_id in generated: generated = generated[: generated.index(tok.eos_token_id)]
         out.append(tok.decode(generated).strip())
     return out
