@@ -161,5 +161,6 @@ def test_code_commit_names_the_checked_out_commit():
     assert code_commit() == head and len(head) >= 7
 
 def test_retune_belongs_to_clip():
-    code, _, err = run("train", "--only", "llm", "--retune")
-    assert code == 2 and "--retune belongs to --only clip" in err
+    for only in ("llm", "all"):
+        code, _, err = run("train", "--only", only, "--retune")
+        assert code == 2 and "--retune belongs to --only clip" in err

@@ -616,14 +616,14 @@ def cmd_train(args) -> int:
     "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
     if args.only != "all" and any(getattr(args, option, None) is not None for option in RECIPE_OPTIONS):
         raise VitronError("--specialists, --steps-per-stage, --batch-size and --checkpoint-every belong to the whole recipe (--only all)")
+    retune = getattr(args, "retune", False)
+    if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
         tokenizer = train_tokenizer(VitronConfig.from_preset(args.preset))
         print(f"{len(tokenizer)} tokens; wrote {save_tokenizer(tokenizer, TOKENIZER_PATH if args.export else Path(args.out or 'runs/tokenizer') / 'tokenizer.json')}")
         return 0
-    retune = getattr(args, "retune", False)
-    if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
     if args.only == "clip" and retune:
         from vitron_nb.vision import retune_vision, export_clip, CLIP_PATH, RETUNE_STEPS
         if not CLIP_PATH.is_file(): raise VitronError(f"--retune starts from the committed encoder, and {CLIP_PATH.name} is missing; train one with --only clip")
