@@ -178,7 +178,7 @@ def split_answer(text: str) -> tuple[str, ModuleCall | None, str | None]:
 
 @torch.no_grad()
 def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None, copy_words: bool = True,
-           copy_places: bool = False) -> list[str]:
+           copy_places: bool = True) -> list[str]:
     """Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache (and `logits_processor`'s
     constraints, if given). `copy_words`: a call may not swap a colour, shape, size or digit the request names for another (`calls.CallWords`);
     `copy_places`: nor, with `copy_words`, a place word (top, bottom, left, right, centre)."""
@@ -220,7 +220,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
                 steps=800, precision="bf16"),
     "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
-              llm="full", lr=5e-4, steps=4800, precision="bf16", texts=0),   # texts: `stage_texts` per step (off: see the prose)
+              llm="full", lr=5e-4, steps=4800, precision="bf16", texts=4),   # texts: `stage_texts` per step
     # the paper's text-invocation tuning, the seven routing requests alone; it runs after stage 2 here (see the prose above)
     "1.2": dict(tasks={task: 1 for task in ROUTING_TASKS},
                 llm="full", lr=1e-4, steps=600, precision="bf16"),
