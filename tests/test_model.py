@@ -98,7 +98,7 @@ def test_box_axes_reads_each_axis_of_the_committed_model():
     from vitron_nb.model import box_axes, BOX_AXES_PATH, committed_llm, VITRON_TINY
     record = json.loads(BOX_AXES_PATH.read_text())
     assert record["llm"] == committed_llm(), "the committed model changed: re-measure box_axes and update 14_model's prose"
-    assert record["grounded_caption"]["corr_y"] > 0.8 > 0.5 > record["grounded_caption"]["corr_x"]
+    assert min(record["grounded_caption"]["corr_x"], record["grounded_caption"]["corr_y"]) > 0.7 > max(record["rec"]["corr_x"], record["rec"]["corr_y"])
     small = box_axes(load_trained(VITRON_TINY), n=4)
     assert small["rec"]["n"] == 4 and small["grounded_caption"]["n"] == 2
     assert all(len(p) == 4 for r in small.values() for p in r["points"])
@@ -109,7 +109,7 @@ def test_rec_readouts_record_and_a_small_run():
     record = json.loads(REC_READOUTS_PATH.read_text())
     assert record["llm"] == committed_llm(), "the committed model changed: re-measure rec_readouts and update 14_model's prose"
     # 14_model's text: the LLM reads below a probe of its own image tokens, and even CLIP's head is short of the floor
-    assert record["written"]["all"] < record["probe"]["all"] < record["probe_position"]["all"] < record["clip_head"]["all"] < 0.90
+    assert max(record[k]["all"] for k in ("written", "probe", "probe_position")) < 0.3 < 0.6 < record["clip_head"]["all"] < 0.90
     small = rec_readouts(load_trained(VITRON_TINY), n_train=16, n_test=4, steps=2, batch_size=4)
     assert set(small) >= {"written", "written_name", "clip_head", "probe", "probe_position"}
     assert all(0 <= small[k]["all"] <= 1 for k in ("written", "clip_head", "probe", "probe_position"))
@@ -125,7 +125,7 @@ def test_region_readouts_record_and_a_small_run():
     from vitron_nb.model import region_readouts, region_head_reading, REGION_READOUTS_PATH, committed_llm, VITRON_TINY
     record = json.loads(REGION_READOUTS_PATH.read_text())
     assert record["llm"] == committed_llm(), "the committed model changed: re-measure region_readouts and update 14_model's prose"
-    assert record["written_unseen_pairs"] == 0 and record["written"]["shape"]["unseen"] < 0.05 < 0.3 < record["clip_head"]["shape"]["unseen"]
+    assert 0 < record["written_unseen_pairs"] < 0.2 and record["written"]["shape"]["unseen"] < 0.3 < 0.7 < record["clip_head"]["shape"]["unseen"]
     committed = load_trained(VITRON_TINY)
     small = region_readouts(committed, n_train=8, n_test=3)
     assert set(small["clip_head"]) == {"size", "colour", "shape"} and 0 <= small["written_unseen_pairs"] <= 1
@@ -139,5 +139,5 @@ def test_stage_texts_name_held_out_pairs_from_their_own_seed():
     assert len(texts) == 40 and len(set(texts)) > 30
     assert texts[:4] == stage_texts("2", 0, n=4) and stage_texts("2", 0, n=4) != stage_texts("2", 0, seed=1, n=4)
     assert any(f"{c} {s}" in t for t in texts for c, s in HELD_OUT)          # held-out pairs are named...
-    assert stage_texts("1.1", 0) == [] and stage_texts("2", 3) == [] == [None] * STAGES["2"]["texts"]   # ...only where asked: off in the recipe
+    assert stage_texts("1.1", 0) == [] and len(stage_texts("2", 3)) == STAGES["2"]["texts"] == 4   # ...only where asked: four per stage-2 step
     with pytest.raises(VitronError, match="n must be >= 0"): stage_texts("2", 0, n=-1)

@@ -12,9 +12,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'VitronConfig', 'preset_table', 'pick_device', 'set_seed',
-           'warmup_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'committed_weights', 'write_json',
-           'save_tensors', 'read_header', 'load_tensors', 'save_module', 'load_state', 'read_weights', 'save_half',
-           'load_frozen', 'load_module', 'save_checkpoint', 'load_checkpoint']
+           'warmup_cosine', 'ramp_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'committed_weights',
+           'write_json', 'save_tensors', 'read_header', 'load_tensors', 'save_module', 'load_state', 'read_weights',
+           'save_half', 'load_frozen', 'load_module', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #fc764dec
 class VitronError(ValueError):
@@ -145,6 +145,11 @@ def warmup_cosine(step: int, steps: int, peak: float) -> float:
     if step < warmup: return peak * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, steps - warmup))
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+def ramp_cosine(step: int, steps: int, peak: float, warmup: int = 20) -> float:
+    "Learning rate at `step`: a linear ramp over the first `warmup` steps times a cosine from `peak` to zero over all `steps` (the LLM's stages, the encoder's retune)."
+    import math
+    return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps))
 
 # %% ../nbs/00_core.ipynb #e13ac94f
 def _repository_root() -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 from .core import (VitronConfig, VitronError, CheckpointError, pick_device, set_seed, save_checkpoint,
-                            load_checkpoint, save_tensors, load_tensors, write_json)
+                            load_checkpoint, save_tensors, load_tensors, write_json, ramp_cosine)
 from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, make_examples
 from .evaluate import Prediction
 
@@ -309,7 +309,7 @@ def trained_state(model: VitronModel, base_llm: bool = True) -> dict[str, torch.
 
 def stage_lr(stage: str, step: int, steps: int) -> float:
     "The learning rate of `step` of `steps` in `stage`: 20 steps of warm-up, then a cosine to zero."
-    return STAGES[stage]["lr"] * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / steps))
+    return ramp_cosine(step, steps, STAGES[stage]["lr"])
 
 # %% ../nbs/14_model.ipynb #9a00505c
 def process_examples(examples: list, process_index: int, num_processes: int) -> list:

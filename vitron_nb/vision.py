@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, pick_device, set_seed,
-                            save_tensors, load_tensors, write_json)
+                            save_tensors, load_tensors, write_json, ramp_cosine)
 from . import core
 from .world import (COLOURS, SHAPES, SIZES, DIGIT_NAMES, HELD_OUT, Scene, sample_scene, sample_object, position_name,
                              combo_allowed, mask_box)
@@ -452,7 +452,7 @@ def retune_vision(clip=None, config: VitronConfig | None = None, out_dir="runs/c
     end, began = min(steps, stop_at or steps), time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="retune", mininterval=5)
     for step in bar:
-        for group in optimizer.param_groups: group["lr"] = lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for group in optimizer.param_groups: group["lr"] = ramp_cosine(step, steps, lr)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             batch = training_batch(np.random.default_rng([seed, step]), config, batch_size, p_single, False, device, targets=True)
             targets = batch.pop("targets")
