@@ -641,7 +641,9 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
             pick = torch.randint(0, len(train), (batch_size,), generator=draw)
             loss = (probe(x_train[pick], q_train[pick]) - y_train[pick]).abs().mean()
             optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())
-        with torch.no_grad(): out[key] = scored(probe(x_test, q_test).tolist()) | dict(final_l1=round(float(np.mean(losses[-50:])), 4))
+        with torch.no_grad(): boxes = probe(x_test, q_test).tolist()
+        boxes = [(min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])) for b in boxes]   # a regressed box may come out with its corners swapped
+        out[key] = scored(boxes) | dict(final_l1=round(float(np.mean(losses[-50:])), 4))
     return out
 
 # %% ../nbs/14_model.ipynb #b8e0d6a9
