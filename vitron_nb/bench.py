@@ -97,18 +97,24 @@ def maxrss_mb(ru_maxrss: int) -> float:
 
 # %% ../nbs/15_bench.ipynb #178497b2
 def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
-    """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task, each stage's step,
-    and the stage-2 step at each of `batch_sizes`; then the run's peak memory (`peak_mb`) and torch's thread count."""
+    """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task (with `answer`'s prompt-lookup
+    drafts, and one token per pass as `answer_latency_plain`, on the same examples, and how many of their answers were identical),
+    each stage's step, and the stage-2 step at each of `batch_sizes`; then the run's peak memory (`peak_mb`) and torch's thread count."""
     from vitron_nb.llm import load_llm
     config = config or VitronConfig()
     peak = matmul_flops()
     out = {"matmul_gflops": peak / 1e9, "llm_step": llm_step_benchmark(load_llm(config=config).train())}
     if model_folder is not None:
-        from vitron_nb.model import answer, load_trained, UNDERSTANDING
+        from vitron_nb.model import answer, load_trained, UNDERSTANDING, LOOKUP
         from vitron_nb.tasks import make_examples
         model = load_trained(model_folder)
-        out["answer_latency"] = {task: latency(lambda ex: answer(model, [ex]), make_examples([task], n_latency + 2, "test", start=5000))
-                                 for task in UNDERSTANDING}
+        out["answer_latency"], out["answer_latency_plain"], same = {}, {}, 0
+        for task in UNDERSTANDING:          # the same examples answered with `answer`'s default drafts and one token per pass
+            items = make_examples([task], n_latency + 2, "test", start=5000)
+            out["answer_latency_plain"][task] = latency(lambda ex: answer(model, [ex], lookup=0), items)
+            out["answer_latency"][task] = latency(lambda ex: answer(model, [ex]), items)
+            same += sum(a == b for a, b in zip(answer(model, items), answer(model, items, lookup=0)))
+        out["lookup"] = dict(draft=LOOKUP, identical=same, answers=len(UNDERSTANDING) * (n_latency + 2))
         out["stages"] = {stage: stage_step_benchmark(model, stage, peak=peak) for stage in ("1.1", "2")}
         done = out["stages"]["2"]
         out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
@@ -128,8 +134,13 @@ def benchmark_table(result: dict) -> str:
     if result.get("stage2_batches"):
         rows.append("| stage 2 training step by batch size | " + ", ".join(
             f"batch {r['batch_size']}: {r['examples_per_second']:.1f}" for r in result["stage2_batches"]) + " examples/s |")
+    plain = result.get("answer_latency_plain", {})
     for task, r in result.get("answer_latency", {}).items():
-        rows.append(f"| answer latency, {task} | p50 {1000 * r['p50']:.0f} ms, p95 {1000 * r['p95']:.0f} ms |")
+        one = f" (one token per pass: p50 {1000 * plain[task]['p50']:.0f} ms)" if task in plain else ""
+        rows.append(f"| answer latency, {task} | p50 {1000 * r['p50']:.0f} ms, p95 {1000 * r['p95']:.0f} ms{one} |")
+    if "lookup" in result:
+        rows.append(f"| answers identical with and without {result['lookup']['draft']}-token drafts | "
+                    f"{result['lookup']['identical']} of {result['lookup']['answers']} |")
     if "peak_mb" in result: rows.append(f"| peak memory of the whole run | {result['peak_mb']:.0f} MB |")
     return "\n".join(rows)
 

@@ -15,14 +15,14 @@ from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, ma
 from .evaluate import Prediction
 
 # %% auto #0
-__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS', 'PAIR_TEXT_SPLIT',
-           'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH',
-           'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'INVOCATION_PATH', 'video_token_width',
-           'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
-           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
-           'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples', 'stage_texts',
-           'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage', 'save_trained',
-           'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
+__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS',
+           'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
+           'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'INVOCATION_PATH',
+           'video_token_width', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens',
+           'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
+           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples',
+           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
+           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
            'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
            'compare_table', 'box_axes', 'BoxProbe', 'answer_name', 'media_rows', 'named_image_tokens', 'rec_readouts',
            'region_head_reading', 'region_readouts', 'invoked', 'invocation']
@@ -176,12 +176,16 @@ def split_answer(text: str) -> tuple[str, ModuleCall | None, str | None]:
     parsed = parse_answer(text, n_signal=0)
     return parsed.reply, parsed.call, None if parsed.call is not None else parsed.error
 
+LOOKUP = 4   # `answer`'s default draft length for prompt-lookup decoding (the latency benchmark measures it against none)
+
 @torch.no_grad()
 def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96, logits_processor=None, copy_words: bool = True,
-           copy_places: bool = True) -> list[str]:
+           copy_places: bool = True, lookup: int = LOOKUP) -> list[str]:
     """Greedy answers (text with call tags) to each example's instruction, one example at a time with the KV cache (and `logits_processor`'s
     constraints, if given). `copy_words`: a call may not swap a colour, shape, size or digit the request names for another (`calls.CallWords`);
-    `copy_places`: nor, with `copy_words`, a place word (top, bottom, left, right, centre)."""
+    `copy_places`: nor, with `copy_words`, a place word (top, bottom, left, right, centre). `lookup`: tokens drafted per forward pass
+    by transformers' prompt-lookup decoding (0: one token per pass); the LLM checks every draft, so the answer stays its greedy one."""
+    if not isinstance(lookup, int) or isinstance(lookup, bool) or lookup < 0: raise VitronError(f"answer: lookup must be an int >= 0, got {lookup!r}")
     from transformers import LogitsProcessorList
     from vitron_nb.llm import embed_with_media, chat_prompt
     from vitron_nb.calls import CallWords
@@ -193,6 +197,7 @@ def answer(model: VitronModel, examples: list[Example], max_new_tokens: int = 96
         generated = model.llm.generate(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
                                        max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                       **({"prompt_lookup_num_tokens": lookup} if lookup else {}),
                                        logits_processor=LogitsProcessorList([*(logits_processor or []),
                                                                              *([CallWords(tok, ex.instruction, places=copy_places)] if copy_words else [])]))[0].tolist()
         if tok.eos_token_id in generated: generated = generated[: generated.index(tok.eos_token_id)]
