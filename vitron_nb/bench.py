@@ -12,11 +12,11 @@ from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
 __all__ = ['FLOORS', 'RECORD_FILES', 'RESULT_PARTS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency',
-           'stage_step_benchmark', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'benchmark_table', 'notebook_cost',
-           'notebook_costs', 'notebook_table', 'committed_records', 'results_rows', 'results_table', 'added_memory_mb',
-           'cost_growth', 'chat_latency', 'measure_results', 'modes_table', 'synergy_comparison_table', 'latency_table',
-           'growth_table', 'results_markdown', 'show_results', 'show_costs', 'results_notebook', 'write_notebook',
-           'write_results_notebook']
+           'stage_step_benchmark', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'cpu_name', 'benchmark_table',
+           'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records', 'results_rows', 'results_table',
+           'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results', 'modes_table',
+           'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown', 'show_results',
+           'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
 
 # %% ../nbs/15_bench.ipynb #3d807593
 def matmul_flops(size: int = 1024, repeats: int = 20, device=None) -> float:
@@ -120,12 +120,22 @@ def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_
         out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
                                  for b in batch_sizes]
     out["matmul_gflops_after"] = matmul_flops() / 1e9       # the reference again: how much the machine's load moved
-    out["peak_mb"], out["threads"] = peak_memory_mb(), torch.get_num_threads()
+    out["peak_mb"], out["threads"], out["cpu"] = peak_memory_mb(), torch.get_num_threads(), cpu_name()
     return out
+
+def cpu_name() -> str:
+    "The processor's model name (Linux `/proc/cpuinfo`, else `platform.processor()`): an MFU is a ratio to this machine's own matmul, so the record names the machine."
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"): return line.split(":", 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine() or "unknown"
 
 def benchmark_table(result: dict) -> str:
     "A markdown table of a `run_benchmark` result."
-    rows = ["| measure | value |", "|---|---|"] + ([f"| torch threads | {result['threads']} |"] if "threads" in result else []) + [
+    rows = ["| measure | value |", "|---|---|"] + ([f"| processor | {result['cpu']} |"] if "cpu" in result else []) + (
+            [f"| torch threads | {result['threads']} |"] if "threads" in result else []) + [
             f"| fp32 matmul (before / after) | {result['matmul_gflops']:.0f} / {result['matmul_gflops_after']:.0f} GFLOP/s |",
             f"| stage-0 LLM training step | {result['llm_step']['tokens_per_second']:.0f} tokens/s, MFU {result['llm_step']['mfu']:.2f} |"]
     for stage, r in result.get("stages", {}).items():
