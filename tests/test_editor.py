@@ -61,7 +61,10 @@ def test_video_edit_one_noise_for_every_frame(untrained, pair):
     out = edit_video(untrained, video, masks, pair["attributes"], steps=2)
     assert out.shape == video.shape and np.array_equal(out[0], out[1])       # the same frame and mask: the same edit
     assert np.array_equal(out[2], video[2])                                 # the object hidden: the frame is kept
-    assert np.array_equal(out[0], edit_image(untrained, pair["source"], pair["mask"], pair["attributes"], steps=2))
+    single = edit_image(untrained, pair["source"], pair["mask"], pair["attributes"], steps=2)
+    # the image route's edit: equal but for uint8 rounding, where a batch of three frames and a batch of one can round a
+    # pixel differently on some processors (another noise would move the edited pixels by tens of levels)
+    assert np.abs(out[0].astype(int) - single.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("change, message", [
