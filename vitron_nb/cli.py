@@ -16,7 +16,7 @@ __all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALIS
            'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
            'specialist_settings', 'committed_specialists', 'checkpoint_step', 'recipe_settings', 'recipe_command',
            'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data',
-           'code_commit', 'cmd_train', 'cmd_bench', 'build_parser', 'main']
+           'code_commit', 'cmd_train', 'cmd_bench', 'cmd_diagnose', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -743,6 +743,13 @@ def cmd_bench(args) -> int:
         print(f"wrote {write_notebook(notebook, Path(args.out) / 'results.ipynb')}")
     return 0
 
+def cmd_diagnose(args) -> int:
+    "Re-measure the model's diagnostics (`model.measure_diagnostics`) and write their records to --out."
+    from vitron_nb.model import DIAGNOSTICS, measure_diagnostics
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(DIAGNOSTICS)
+    for name, path in measure_diagnostics(args.model, names, out=args.out).items(): print(f"{name}: wrote {path}")
+    return 0
+
 # %% ../nbs/09_cli.ipynb #881164e5
 def build_parser() -> argparse.ArgumentParser:
     "The `vitron` argument parser with its subcommands."
@@ -853,6 +860,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--notebooks", metavar="FOLDER", help="instead: run every notebook in FOLDER (e.g. nbs) alone and write notebook_costs.json (wall, CPU time, peak memory)")
     bench.add_argument("--out", default="runs/bench", help="folder for bench.json (and results.ipynb) or notebook_costs.json (default: runs/bench)")
     bench.set_defaults(run=cmd_bench)
+    diagnose = sub.add_parser("diagnose", help="re-measure the diagnostics of a trained model (REC readouts, region readouts, QA by kind, "
+                              "box axes, module invocation) and write their records",
+                              description="Re-measure, at their recorded settings, the diagnostics 14_model reads from data_samples/diagnostics: "
+                              "box_axes, rec_readouts, region_readouts, qa_kinds and invocation (about 30 CPU minutes for all five, most of it "
+                              "rec_readouts). Each record names the model it measured. Give --out data_samples/diagnostics to replace the committed "
+                              "records after a retrain.")
+    diagnose.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
+    diagnose.add_argument("--only", help="comma-separated diagnostics, e.g. qa_kinds,box_axes (default: all five)")
+    diagnose.add_argument("--out", default="runs/diagnostics", help="folder for the records (default: runs/diagnostics)")
+    diagnose.set_defaults(run=cmd_diagnose)
     return parser
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 __all__ = ['PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'VitronConfig', 'preset_table', 'pick_device', 'set_seed',
            'warmup_cosine', 'ramp_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'committed_weights',
            'write_json', 'save_tensors', 'read_header', 'load_tensors', 'save_module', 'load_state', 'read_weights',
-           'save_half', 'load_frozen', 'load_module', 'save_checkpoint', 'load_checkpoint']
+           'save_half', 'load_frozen', 'load_module', 'save_checkpoint', 'config_changes', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #fc764dec
 class VitronError(ValueError):
@@ -40,6 +40,8 @@ class VitronConfig:
     d_embed: int = 128              # joint image-text embedding width of the CLIP-style model (paper: 768)
     video_pooling: str = "none"     # "none": official code's route (every frame kept); "mean": paper's (frames averaged over time,
                                     # which cannot tell which way a thing moves; the paper preset keeps it)
+    image_merge: int = 1            # image tokens: each image_merge x image_merge block of patch tokens concatenated into one
+                                    # token before the projector (1: every patch, the paper's route; 2: four times fewer)
     # --- LLM (Llama architecture) ---
     vocab_size: int = 1024          # tokenizer vocabulary, special tokens included (paper: 32000)
     d_llm: int = 256                # LLM hidden width (paper: 4096, Vicuna-7B)
@@ -71,6 +73,9 @@ class VitronConfig:
         if self.video_pooling not in ("mean", "none"):
             raise VitronError(f"video_pooling must be 'mean' or 'none', got {self.video_pooling!r}")
         if self.n_frames < 2: raise VitronError(f"n_frames must be at least 2, got {self.n_frames}")
+        if self.image_merge < 1 or (self.image_size // self.patch_size) % self.image_merge:
+            raise VitronError(f"image_merge ({self.image_merge}) must be >= 1 and divide the patch grid's side "
+                              f"({self.image_size // self.patch_size} = image_size / patch_size)")
         if not 1 <= self.max_objects <= 8: raise VitronError(f"max_objects must be 1..8, got {self.max_objects}")
 
 # %% ../nbs/00_core.ipynb #f8a85520
@@ -321,12 +326,16 @@ def _json_or_text(value: str):
     try: return json.loads(value)
     except json.JSONDecodeError: return value
 
+def config_changes(saved: dict, config: VitronConfig) -> list[str]:
+    "The fields in which `config` differs from a saved `to_dict()`; a field the saved dict lacks (it predates the field) counts as its preset's value."
+    preset = VitronConfig.from_preset(saved.get("preset", "tiny") if saved.get("preset") in PRESETS else "tiny").to_dict()
+    return sorted(k for k, v in config.to_dict().items() if saved.get(k, preset[k]) != v)
+
 def load_checkpoint(path, kind: str, optimizer=None, config: VitronConfig | None = None) -> tuple[dict, dict]:
     "Load `save_checkpoint`'s file: (trained tensors, metadata with `step`); refuses another `config`; restores `optimizer`."
     tensors, metadata = load_tensors(path, kind)
     metadata = {k: _json_or_text(v) for k, v in metadata.items()}
-    if config is not None and isinstance(metadata.get("config"), dict) and metadata["config"] != config.to_dict():
-        changed = sorted(k for k, v in config.to_dict().items() if metadata["config"].get(k) != v)
+    if config is not None and isinstance(metadata.get("config"), dict) and (changed := config_changes(metadata["config"], config)):
         raise CheckpointError(f"checkpoint {path} was trained with another config (differs in {changed}); "
                               "pass another out_dir, or resume=False to start over")
     if optimizer is not None:

@@ -359,8 +359,7 @@ def _load_weights(llm, tensors: dict, path) -> None:
 def load_llm_checkpoint(path, llm, optimizer=None) -> dict:
     "Restore `llm` (and `optimizer`) from `save_llm_checkpoint`'s file, refusing another config; return its metadata."
     tensors, metadata = load_checkpoint(path, "llm-checkpoint", optimizer)
-    if metadata["config"] != llm.vitron_config.to_dict():
-        changed = sorted(k for k, v in llm.vitron_config.to_dict().items() if metadata["config"].get(k) != v)
+    if changed := core.config_changes(metadata["config"], llm.vitron_config):
         raise CheckpointError(f"checkpoint {path} was trained with another config (differs in {changed}); "
                               "pass another out_dir, or resume=False to start over")
     _load_weights(llm, tensors, path)

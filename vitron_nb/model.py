@@ -17,15 +17,16 @@ from .evaluate import Prediction
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS',
            'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
-           'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'INVOCATION_PATH',
-           'video_token_width', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens',
-           'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
-           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'stage_examples',
+           'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH',
+           'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'MediaNorm',
+           'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_examples',
            'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
            'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
            'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
            'compare_table', 'box_axes', 'BoxProbe', 'answer_name', 'media_rows', 'named_image_tokens', 'rec_readouts',
-           'region_head_reading', 'region_readouts', 'invoked', 'invocation']
+           'region_head_reading', 'region_readouts', 'qa_by_kind', 'invoked', 'invocation', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -33,6 +34,19 @@ FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE blo
 def video_token_width(config: VitronConfig) -> int:
     "Width of one video token before the projector: d_vision, or FRAME_MERGE**2 concatenated patch tokens (route 'none')."
     return config.d_vision * (FRAME_MERGE ** 2 if config.video_pooling == "none" else 1)
+
+def image_token_width(config: VitronConfig) -> int:
+    "Width of one image token before the projector: `config.image_merge`**2 concatenated patch tokens (d_vision when 1)."
+    return config.d_vision * config.image_merge ** 2
+
+def merge_patches(tokens: torch.Tensor, merge: int) -> torch.Tensor:
+    "Patch tokens (B, side*side, d) in row-major order -> (B, (side/merge)**2, merge*merge*d): each merge x merge block concatenated into one token."
+    b, n, d = tokens.shape
+    side = int(math.isqrt(n))
+    if side * side != n or side % merge: raise VitronError(f"merge_patches: {n} tokens are not a square grid whose side {side} divides by {merge}")
+    if merge == 1: return tokens
+    g = side // merge
+    return tokens.reshape(b, g, merge, g, merge, d).permute(0, 1, 3, 2, 4, 5).reshape(b, g * g, merge * merge * d)
 
 # %% ../nbs/14_model.ipynb #083079de
 FEATURE_STAT_SCENES = 64   # train-split scenes whose frozen patch features fix MediaNorm's standardisation statistics
@@ -65,7 +79,7 @@ class VitronModel(nn.Module):
         self.config, self.tokenizer = config, tokenizer
         self.clip = freeze(clip)
         self.llm = llm
-        self.image_projector = build_projector(config, config.d_vision)
+        self.image_projector = build_projector(config, image_token_width(config))
         self.video_projector = build_projector(config, video_token_width(config))
         self.region_encoder = RegionEncoder(config)
         self.media_norm = MediaNorm(config)
@@ -105,11 +119,9 @@ def video_tokens(model: VitronModel, videos: np.ndarray) -> torch.Tensor:
     "Frozen features of videos (B, T, H, W, 3) following `config.video_pooling`, before the projector."
     b, t = videos.shape[:2]
     frames = _patches(model, videos.reshape(b * t, *videos.shape[2:]))           # (B*T, N, d)
-    side = int(math.isqrt(frames.shape[1]))
     if model.config.video_pooling == "mean": return frames.view(b, t, *frames.shape[1:]).mean(1)
-    g, m, d = side // FRAME_MERGE, FRAME_MERGE, frames.shape[-1]
-    merged = frames.view(b * t, g, m, g, m, d).permute(0, 1, 3, 2, 4, 5)                    # (B*T, g, g, m, m, d)
-    return merged.reshape(b, t * g * g, m * m * d)
+    merged = merge_patches(frames, FRAME_MERGE)                                     # (B*T, N / FRAME_MERGE**2, FRAME_MERGE**2 * d)
+    return merged.reshape(b, t * merged.shape[1], merged.shape[2])
 
 def user_text(ex: Example) -> str:
     "The user's turn: the media placeholder, then the instruction (with `<region>` where the sketch is)."
@@ -136,7 +148,8 @@ def media_embeddings(model: VitronModel, examples: list[Example]) -> dict[str, l
     media = {"image": [], "video": [], "region": []}
     norm = model.media_norm
     if has["image"]:
-        media["image"] = list(norm("image", model.image_projector(norm.standardise(torch.stack([patches[i] for i in has["image"]])))))
+        pictures = merge_patches(torch.stack([patches[i] for i in has["image"]]), model.config.image_merge)
+        media["image"] = list(norm("image", model.image_projector(norm.standardise(pictures))))
     if has["video"]:
         videos = [examples[i].video for i in has["video"]]
         groups = [np.stack(videos)] if len({v.shape for v in videos}) == 1 else [v[None] for v in videos]
@@ -273,9 +286,22 @@ def any_example(task: str, index: int, split: str, config: VitronConfig, seed: i
     "An example of any task: the twelve of `make_example`, or the caption tasks of the alignment stages (`_MAKERS`)."
     return _MAKERS[task](index, split, config, seed) if task in _MAKERS else make_example(task, index, split, config, seed)
 
-def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig, seed: int = 0, tasks: dict | None = None) -> list[Example]:
-    "The training examples of one step of `stage` (train split, never repeated), tasks cycled in proportion to their weights."
+def video_task(task: str) -> bool:
+    "Whether `task`'s examples show a video (the rest show a picture, or nothing: text-only requests)."
+    return task == "video_caption" or (task in TASKS and TASKS[task].inputs == "video")
+
+def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig, seed: int = 0, tasks: dict | None = None,
+                   grouped: bool | None = None) -> list[Example]:
+    """The training examples of one step of `stage` (train split, never repeated), tasks cycled in proportion to their weights.
+    `grouped` (default: the stage's `group` setting; off for a `tasks` mix): every step all video tasks or all the others, steps of
+    each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length."""
     cycle = [task for task, weight in (tasks or STAGES[stage]["tasks"]).items() for _ in range(weight)]
+    if grouped is None: grouped = tasks is None and STAGES.get(stage, {}).get("group", False)
+    videos = [task for task in cycle if video_task(task)]
+    if grouped and 0 < len(videos) < len(cycle):
+        video_steps = step * len(videos) // len(cycle)                       # video steps before this one
+        if (step + 1) * len(videos) // len(cycle) > video_steps: cycle, step = videos, video_steps
+        else: cycle, step = [task for task in cycle if not video_task(task)], step - video_steps
     out = []
     for i in range(step * batch_size, (step + 1) * batch_size):
         task = cycle[i % len(cycle)]
@@ -364,9 +390,10 @@ def _accelerator(cpu: bool | None):
 # %% ../nbs/14_model.ipynb #7eed2593
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
-                cpu: bool | None = None, precision: str | None = None) -> dict:
+                cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
-    checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own."""
+    checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
+    `stage_examples`' (video and picture steps apart)."""
     from tqdm.auto import tqdm
     precision = precision or STAGES.get(stage, {}).get("precision", "fp32")
     if precision not in PRECISIONS: raise VitronError(f"precision {precision!r}: choose one of {PRECISIONS}")
@@ -387,7 +414,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     bar = tqdm(range(start, steps), desc=f"stage {stage}", disable=not (progress and accelerator.is_main_process), initial=start, total=steps)
     for step in bar:
         for group in optimizer.param_groups: group["lr"] = stage_lr(stage, step, steps)
-        examples = stage_examples(stage, step, batch_size, model.config, seed, tasks)
+        examples = stage_examples(stage, step, batch_size, model.config, seed, tasks, grouped)
         with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             texts = process_examples(stage_texts(stage, step, seed), rank, world) if tasks is None else []
             loss, n_tokens = trainable(process_examples(examples, rank, world), texts)
@@ -699,6 +726,36 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     out["probe"] = scored(read)
     return out
 
+# %% ../nbs/14_model.ipynb #b4e2c6a2
+QA_KINDS_PATH: Path = DATA_SAMPLES / "diagnostics" / "qa_kinds.json"   # qa_by_kind on the committed model
+
+def qa_by_kind(model: VitronModel, n: int = 400, n_train: int = 2000, seed: int = 0) -> dict:
+    """Image and video QA right answers on `n` held-out questions each, overall and by kind (`meta['kind']`), read three ways:
+    the model's answers (`model`); its answers with the next question's picture or video swapped in (`other_picture`); and the
+    commonest answer of each kind among `n_train` train-split questions (`majority`, with `majority_answer`)."""
+    from collections import Counter
+    from vitron_nb.metrics import normalise_answer
+    if n < 2 or n_train < 1: raise VitronError(f"qa_by_kind: n must be >= 2 and n_train >= 1, got n={n}, n_train={n_train}")
+    out = dict(n=n, n_train=n_train, seed=seed)
+    for task in ("image_qa", "video_qa"):
+        test = make_examples([task], n_per_task=n, split="test", seed=seed)
+        swapped = [dataclasses.replace(ex, image=other.image, video=other.video) for ex, other in zip(test, test[1:] + test[:1])]
+        truth = [normalise_answer(ex.target_text()) for ex in test]
+        right = {way: [normalise_answer(a) == t for a, t in zip(answer(model, exs), truth)]
+                 for way, exs in (("model", test), ("other_picture", swapped))}
+        common: dict[str, Counter] = {}
+        for ex in make_examples([task], n_per_task=n_train, split="train", seed=seed):
+            common.setdefault(ex.meta["kind"], Counter())[normalise_answer(ex.target_text())] += 1
+        guess = [common[ex.meta["kind"]].most_common(1)[0][0] if ex.meta["kind"] in common else None for ex in test]
+        right["majority"] = [g == t for g, t in zip(guess, truth)]
+        share = lambda rows, ways=("model", "other_picture", "majority"): {w: round(float(np.mean([right[w][i] for i in rows])), 4) for w in ways}
+        kinds = {}
+        for kind in sorted({ex.meta["kind"] for ex in test}):
+            rows = [i for i, ex in enumerate(test) if ex.meta["kind"] == kind]
+            kinds[kind] = dict(n=len(rows), **share(rows), majority_answer=guess[rows[0]])
+        out[task] = dict(all=share(range(len(test))), kinds=kinds)
+    return out
+
 # %% ../nbs/14_model.ipynb #b3d2f4a5
 INVOCATION_PATH: Path = DATA_SAMPLES / "diagnostics" / "invocation.json"   # invocation on the committed model
 
@@ -726,3 +783,29 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
     out["paraphrase_calls"] = [dict(id=e.id, task=e.task, instruction=e.instruction, expected=e.call.module if e.call else "no call",
                                     invoked=invoked(preds[e.id])) for e in sets["paraphrases"]]
     return out
+
+# %% ../nbs/14_model.ipynb #c6f3a8d2
+DIAGNOSTICS: dict[str, tuple] = {   # name -> (function of a model, committed record): what `measure_diagnostics` and `vitron diagnose` re-measure
+    "box_axes": (box_axes, BOX_AXES_PATH), "rec_readouts": (rec_readouts, REC_READOUTS_PATH),
+    "region_readouts": (region_readouts, REGION_READOUTS_PATH), "qa_kinds": (qa_by_kind, QA_KINDS_PATH),
+    "invocation": (invocation, INVOCATION_PATH)}
+
+def measure_diagnostics(model_folder=VITRON_TINY, names=None, out=None, settings: dict | None = None, device=None) -> dict[str, Path]:
+    """Re-measure the diagnostics `names` (default: every one in `DIAGNOSTICS`) on the model trained in `model_folder`, at their
+    recorded settings unless `settings` ({name: keyword arguments}) says otherwise, and write each record, with its `seconds` and
+    the `llm` it measured (the folder's training command and code commit), into `out` (default: beside the committed records)."""
+    names = list(DIAGNOSTICS) if names is None else list(names)
+    unknown = sorted(set(names) - set(DIAGNOSTICS)) + sorted(set(settings or {}) - set(names))
+    if unknown or not names: raise VitronError(f"diagnostics {unknown or names}: choose among {list(DIAGNOSTICS)} (settings only for chosen ones)")
+    folder = Path(model_folder)
+    if not (folder / "metrics.json").is_file(): raise VitronError(f"{folder} holds no metrics.json of a trained model (write one with `vitron train --only vitron --export`)")
+    record = json.loads((folder / "metrics.json").read_text())
+    measured = {k: record.get(k) for k in ("command", "code_commit")}
+    model, written = load_trained(folder, device=device), {}
+    for name in names:
+        function, path = DIAGNOSTICS[name]
+        start = time.time()
+        result = function(model, **(settings or {}).get(name, {}))
+        result |= dict(seconds=round(time.time() - start, 1), llm=measured)
+        written[name] = write_json(Path(out) / path.name if out is not None else path, result)
+    return written

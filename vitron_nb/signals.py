@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .calls import MESSAGE_MODES
-from .core import VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set_seed, save_tensors, load_tensors, write_json, warmup_cosine
+from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set_seed, save_tensors, load_tensors, write_json,
+                            warmup_cosine, config_changes)
 
 # %% auto #0
 __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'SEGMENTATION_MODULES',
@@ -313,7 +314,7 @@ def load_signals(path=None, model=None, config: VitronConfig | None = None, devi
     path = Path(path) if path is not None else SIGNALS_PATH
     tensors, meta = core.read_weights(path, "signals", "signal side", "train it with `vitron train --only signals`")
     config = config or (model.config if model is not None else VitronConfig.from_dict(json.loads(meta["config"])))
-    if json.loads(meta["config"]) != config.to_dict(): raise CheckpointError(f"{path} was trained for another config than the model's")
+    if config_changes(json.loads(meta["config"]), config): raise CheckpointError(f"{path} was trained for another config than the model's")
     signals = Signals(config)
     core.load_state(signals, {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, path, "signal side")
     signals = signals.to(model.device if model is not None else core.pick_device(device)).eval()

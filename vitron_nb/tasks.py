@@ -15,11 +15,12 @@ from .regions import Region, sample_region
 from .metrics import format_box, format_st_box
 
 # %% auto #0
-__all__ = ['MODULES', 'TASKS', 'RELATIONS', 'GENERIC_SHAPES', 'TEMPLATES', 'REPLIES', 'GENERATORS', 'TaskSpec', 'check_task',
-           'ModuleCall', 'Answer', 'Example', 'say', 'plural', 'Description', 'resolve', 'phrase', 'refer', 'fill',
-           'reply', 'task_generator', 'gen_ref_seg', 'gen_rec', 'caption', 'gen_region_caption', 'gen_image_qa',
-           'gen_video_qa', 'gen_video_grounding', 'gen_vos', 'gen_t2i', 'gen_t2v', 'gen_i2v', 'gen_image_edit',
-           'gen_video_edit', 'example_rng', 'make_example', 'make_examples', 'show_example']
+__all__ = ['MODULES', 'TASKS', 'RELATIONS', 'GENERIC_SHAPES', 'TEMPLATES', 'REPLIES', 'GENERATORS', 'IMAGE_QA_KINDS',
+           'VIDEO_QA_KINDS', 'TaskSpec', 'check_task', 'ModuleCall', 'Answer', 'Example', 'say', 'plural',
+           'Description', 'resolve', 'phrase', 'refer', 'fill', 'reply', 'task_generator', 'gen_ref_seg', 'gen_rec',
+           'caption', 'gen_region_caption', 'gen_image_qa', 'gen_video_qa', 'gen_video_grounding', 'gen_vos', 'gen_t2i',
+           'gen_t2v', 'gen_i2v', 'gen_image_edit', 'gen_video_edit', 'example_rng', 'make_example', 'make_examples',
+           'show_example']
 
 # %% ../nbs/04_tasks.ipynb #cd599a1d
 MODULES: tuple[str, ...] = ("image_generation", "image_segmentation", "image_editing", "video_generation",
@@ -294,9 +295,11 @@ def gen_region_caption(rng, split, config):
                    region=region, meta=dict(target=target, unseen=_unseen(obj), region_kind=region.kind))
 
 # %% ../nbs/04_tasks.ipynb #734c8283
-def _qa_image(scene: Scene, rng) -> tuple[str, str, int | None] | None:
-    "One (question, answer, target index) about an image scene, or None."
-    objs = scene.objects; kind = str(rng.choice(["colour", "shape", "size", "count", "exists", "relation", "digit", "side"]))
+IMAGE_QA_KINDS: tuple[str, ...] = ("colour", "shape", "size", "count", "exists", "relation", "digit", "side")   # image questions, by what they ask
+
+def _qa_image(scene: Scene, rng, kind: str | None = None) -> tuple[str, str, int | None] | None:
+    "One (question, answer, target index) of `kind` (drawn from `rng` if None) about an image scene, or None."
+    objs = scene.objects; kind = kind or str(rng.choice(list(IMAGE_QA_KINDS)))
     t = int(rng.integers(len(objs))); o = objs[t]
     the = lambda d: phrase(d, rng)
     if kind == "colour" and len(resolve(Description(shape=o.shape, size=o.size), objs)) == 1:
@@ -341,18 +344,21 @@ def _qa_image(scene: Scene, rng) -> tuple[str, str, int | None] | None:
 def gen_image_qa(rng, split, config):
     "Image question answering: a question about the scene in, a one-word answer out."
     scene = sample_scene(rng, config, split)
-    qa = _qa_image(scene, rng)
+    kind = str(rng.choice(list(IMAGE_QA_KINDS)))
+    qa = _qa_image(scene, rng, kind)
     if qa is None: return None
     question, answer, t = qa
     image, _ = scene.render()
     unseen = _unseen(scene.objects[t]) if t is not None else any(map(_unseen, scene.objects))
-    return Example("", "image_qa", question, Answer(answer), image=image, meta=dict(target=t, unseen=unseen))
+    return Example("", "image_qa", question, Answer(answer), image=image, meta=dict(target=t, unseen=unseen, kind=kind))
 
 # %% ../nbs/04_tasks.ipynb #c385d04c
-def _qa_video(scene: Scene, masks, rng) -> tuple[str, str, int | None] | None:
-    "One (question, answer, target index) about a video scene, or None."
+VIDEO_QA_KINDS: tuple[str, ...] = ("direction", "which", "appear", "leave", "bounce", "speed", "count_moving", "colour_of_mover")   # video questions
+
+def _qa_video(scene: Scene, masks, rng, kind: str | None = None) -> tuple[str, str, int | None] | None:
+    "One (question, answer, target index) of `kind` (drawn from `rng` if None) about a video scene, or None."
     objs = scene.objects; spans = visible_spans(scene, masks)
-    kind = str(rng.choice(["direction", "which", "appear", "leave", "bounce", "speed", "count_moving", "colour_of_mover"]))
+    kind = kind or str(rng.choice(list(VIDEO_QA_KINDS)))
     t = int(rng.integers(len(objs))); o = objs[t]
     unique = len(resolve(Description(o.colour, o.shape), objs)) == 1
     r = phrase(Description(o.colour, o.shape), rng)
@@ -381,11 +387,12 @@ def gen_video_qa(rng, split, config):
     "Video question answering: a question about motion or time in, a one-word answer out."
     scene = sample_video_scene(rng, config, split)
     video, masks = scene.render_video()
-    qa = _qa_video(scene, masks, rng)
+    kind = str(rng.choice(list(VIDEO_QA_KINDS)))
+    qa = _qa_video(scene, masks, rng, kind)
     if qa is None: return None
     question, answer, t = qa
     unseen = _unseen(scene.objects[t]) if t is not None else any(map(_unseen, scene.objects))
-    return Example("", "video_qa", question, Answer(answer), video=video, meta=dict(target=t, unseen=unseen))
+    return Example("", "video_qa", question, Answer(answer), video=video, meta=dict(target=t, unseen=unseen, kind=kind))
 
 # %% ../nbs/04_tasks.ipynb #05625ccd
 def _video_target(rng, split, config, first_frame: bool = False):
