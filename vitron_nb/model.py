@@ -18,15 +18,16 @@ from .evaluate import Prediction
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS',
            'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
            'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH',
-           'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'MediaNorm',
-           'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
-           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
-           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_examples',
-           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
-           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
-           'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
-           'compare_table', 'box_axes', 'BoxProbe', 'answer_name', 'media_rows', 'named_image_tokens', 'rec_readouts',
-           'region_head_reading', 'region_readouts', 'qa_by_kind', 'invoked', 'invocation', 'measure_diagnostics']
+           'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width',
+           'merge_patches', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text',
+           'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
+           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
+           'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
+           'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
+           'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
+           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'answer_name', 'media_rows',
+           'named_image_tokens', 'rec_readouts', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions',
+           'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -429,8 +430,8 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
     model.eval()
-    return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision,
-                final_loss=float(np.mean(losses[-20:])) if losses else None,
+    return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
+                seconds=round(seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
@@ -610,20 +611,25 @@ REC_READOUTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "rec_readouts.json"   #
 
 class BoxProbe(nn.Module):
     """A box read from image tokens: two rounds of attention (`nn.MultiheadAttention`) from a name's embedding, then an MLP;
-    with `position`, a learned table (one row per token) is added to the tokens first, so the probe knows where each one sits."""
-    def __init__(self, width: int, n_tokens: int, heads: int = 4, position: bool = False):
+    with `position`, a learned table (one row per token) is added to the tokens first, so the probe knows where each one sits.
+    `outputs`: the MLP's width out (4, a box; `read` gives them raw, e.g. class logits)."""
+    def __init__(self, width: int, n_tokens: int, heads: int = 4, position: bool = False, outputs: int = 4):
         super().__init__()
         self.position = nn.Parameter(torch.zeros(n_tokens, width)) if position else None
         self.query = nn.Linear(width, width)
         self.first, self.second = (nn.MultiheadAttention(width, heads, batch_first=True) for _ in range(2))
-        self.head = nn.Sequential(nn.Linear(width, 256), nn.GELU(), nn.Linear(256, 4))
+        self.head = nn.Sequential(nn.Linear(width, 256), nn.GELU(), nn.Linear(256, outputs))
 
-    def forward(self, tokens: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
-        "Boxes (B, 4) in [0, 1] from image tokens (B, n_tokens, width) and name embeddings (B, width)."
+    def read(self, tokens: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+        "The MLP's raw outputs (B, outputs) from tokens (B, n_tokens, width) and name embeddings (B, width)."
         if self.position is not None: tokens = tokens + self.position
         found, _ = self.first(self.query(names)[:, None], tokens, tokens)
         more, _ = self.second(found, tokens, tokens)
-        return self.head((found + more)[:, 0]).sigmoid()
+        return self.head((found + more)[:, 0])
+
+    def forward(self, tokens: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+        "Boxes (B, 4) in [0, 1] from image tokens (B, n_tokens, width) and name embeddings (B, width)."
+        return self.read(tokens, names).sigmoid()
 
 def answer_name(example: Example) -> str:
     "The name a REC answer starts with ('green triangle' of 'green triangle: (0.23, 0.66, 0.41, 0.81)')."
@@ -756,6 +762,83 @@ def qa_by_kind(model: VitronModel, n: int = 400, n_train: int = 2000, seed: int 
         out[task] = dict(all=share(range(len(test))), kinds=kinds)
     return out
 
+# %% ../nbs/14_model.ipynb #b5f3d7a2
+MOTION_READOUTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "motion_readouts.json"   # motion_readouts on the committed model
+
+def motions() -> tuple[str, ...]:
+    "The answers of a direction question: PixelWorld's four directions, then 'still'."
+    from vitron_nb.world import DIRECTIONS
+    return (*DIRECTIONS, "still")
+
+def direction_questions(n: int, split: str, seed: int = 0, config: VitronConfig | None = None) -> list[Example]:
+    "`n` video questions of one kind, which way a named object moves (`tasks._qa_video` with kind 'direction'), on fresh scenes of `split`; `meta['name']` is the object's name."
+    from vitron_nb.tasks import _qa_video, _unseen, example_rng
+    from vitron_nb.world import sample_video_scene
+    if n < 1: raise VitronError(f"direction_questions: n must be >= 1, got {n}")
+    config, out, index = config or VitronConfig(), [], 0
+    while len(out) < n:
+        rng = example_rng("direction_question", index, split, seed); index += 1
+        scene = sample_video_scene(rng, config, split)
+        video, masks = scene.render_video()
+        qa = _qa_video(scene, masks, rng, "direction")
+        if qa is None: continue
+        question, reply, t = qa
+        out.append(Example(f"{split}-direction-{index:06d}", "video_qa", question, Answer(reply), video=video,
+                           meta=dict(target=t, unseen=_unseen(scene.objects[t]), kind="direction", name=scene.objects[t].name)))
+    return out
+
+@torch.no_grad()
+def clip_centres(model: VitronModel, examples: list[Example]) -> np.ndarray:
+    "Per example, the centre (x, y) of the box CLIP's dense head gives the named object in every frame, minus frame 0's: (B, T * 2)."
+    from vitron_nb.referring import locate_named
+    rows = []
+    for ex in examples:
+        boxes = locate_named(model.clip, ex.video, [ex.meta["name"]] * len(ex.video))
+        centres = np.array([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] if b is not None else [np.nan, np.nan] for b in boxes])
+        rows.append(np.nan_to_num(centres - centres[0]).ravel())
+    return np.stack(rows)
+
+def motion_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, steps: int = 3000, batch_size: int = 64,
+                    seed: int = 0, progress: bool = False) -> dict:
+    """Direction questions on `n_test` held-out scenes (all / seen / unseen combinations), read three ways: the answer the LLM writes
+    (`written`); CLIP's dense head tracking the named object, its per-frame centres read by a logistic regression fitted on `n_train`
+    train-split questions (`clip_track`); and a five-way `BoxProbe` over the video tokens the LLM receives, from the name's mean word
+    embedding, trained for `steps` on the same train questions, without (`probe`) and with (`probe_position`) a learned position
+    table, which tells it the frame and place of each token. Also the share of each answer among the truths and the LLM's answers."""
+    from collections import Counter
+    from tqdm.auto import tqdm
+    from sklearn.linear_model import LogisticRegression
+    from vitron_nb.generator import _split_scores
+    from vitron_nb.metrics import normalise_answer
+    if min(n_train, n_test, steps, batch_size) < 1: raise VitronError("motion_readouts: n_train, n_test, steps and batch_size must be >= 1")
+    names = motions()
+    test, train = direction_questions(n_test, "test", seed, model.config), direction_questions(n_train, "train", seed, model.config)
+    truth = [e.target_text() for e in test]
+    if len({e.target_text() for e in train}) < 2: raise VitronError(f"motion_readouts: the {n_train} training questions show one answer only; give more")
+    unseen = np.array([bool(e.meta["unseen"]) for e in test])
+    scored = lambda said: _split_scores([s == t for s, t in zip(said, truth)], unseen)
+    written = [normalise_answer(a) for a in answer(model, test)]
+    out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, steps=steps, batch_size=batch_size, seed=seed,
+               truths={k: round(v / n_test, 4) for k, v in Counter(truth).items()},
+               answers={k: round(v / n_test, 4) for k, v in Counter(written).items()}, written=scored(written))
+    fitted = LogisticRegression(max_iter=3000).fit(clip_centres(model, train), [e.target_text() for e in train])
+    out["clip_track"] = scored([str(a) for a in fitted.predict(clip_centres(model, test))])
+    embed, tok = model.llm.get_input_embeddings().weight, model.tokenizer
+    name_rows = lambda exs: torch.stack([embed[tok(" " + e.meta["name"], add_special_tokens=False)["input_ids"]].mean(0).detach().float().cpu() for e in exs])
+    (x_train, q_train), (x_test, q_test) = ((media_rows(model, exs, "video"), name_rows(exs)) for exs in (train, test))
+    y_train = torch.tensor([names.index(e.target_text()) for e in train])
+    for key, position in (("probe", False), ("probe_position", True)):
+        torch.manual_seed(seed); draw = torch.Generator().manual_seed(seed)
+        probe = BoxProbe(x_train.shape[-1], x_train.shape[1], position=position, outputs=len(names))
+        optimizer, losses = torch.optim.AdamW(probe.parameters(), lr=1e-3), []
+        for _ in tqdm(range(steps), desc=key, disable=not progress, mininterval=5):
+            pick = torch.randint(0, len(train), (batch_size,), generator=draw)
+            loss = nn.functional.cross_entropy(probe.read(x_train[pick], q_train[pick]), y_train[pick])
+            optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())
+        with torch.no_grad(): said = [names[i] for i in probe.read(x_test, q_test).argmax(-1).tolist()]
+        out[key] = scored(said) | dict(final_loss=round(float(np.mean(losses[-50:])), 4))
+    return out
+
 # %% ../nbs/14_model.ipynb #b3d2f4a5
 INVOCATION_PATH: Path = DATA_SAMPLES / "diagnostics" / "invocation.json"   # invocation on the committed model
 
@@ -788,7 +871,7 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
 DIAGNOSTICS: dict[str, tuple] = {   # name -> (function of a model, committed record): what `measure_diagnostics` and `vitron diagnose` re-measure
     "box_axes": (box_axes, BOX_AXES_PATH), "rec_readouts": (rec_readouts, REC_READOUTS_PATH),
     "region_readouts": (region_readouts, REGION_READOUTS_PATH), "qa_kinds": (qa_by_kind, QA_KINDS_PATH),
-    "invocation": (invocation, INVOCATION_PATH)}
+    "motion_readouts": (motion_readouts, MOTION_READOUTS_PATH), "invocation": (invocation, INVOCATION_PATH)}
 
 def measure_diagnostics(model_folder=VITRON_TINY, names=None, out=None, settings: dict | None = None, device=None) -> dict[str, Path]:
     """Re-measure the diagnostics `names` (default: every one in `DIAGNOSTICS`) on the model trained in `model_folder`, at their

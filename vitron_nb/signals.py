@@ -16,12 +16,13 @@ from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set
 
 # %% auto #0
 __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'SEGMENTATION_MODULES',
-           'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'specialist_widths', 'reverse_gradient', 'Discriminator',
-           'signal_rows', 'Signals', 'signal_ids', 'install_rows', 'take_rows', 'signal_answer', 'signal_states',
-           'segmentation_target', 'generation_request', 'generation_target', 'relative_l2', 'signal_batch',
-           'signal_loss', 'train_signals', 'save_signals', 'load_signals', 'SignalGrammar', 'signal_calls',
-           'segment_in_mode', 'condition_in_mode', 'message_ablation', 'synergy_views', 'show_synergy', 'signal_recipe',
-           'ablation_table', 'synergy_table', 'show_modes', 'headline_signals']
+           'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'LLM_SIDE_BUDGET_MINUTES', 'specialist_widths',
+           'reverse_gradient', 'Discriminator', 'signal_rows', 'Signals', 'signal_ids', 'install_rows', 'take_rows',
+           'signal_answer', 'signal_states', 'segmentation_target', 'generation_request', 'generation_target',
+           'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'save_signals', 'load_signals',
+           'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode', 'message_ablation', 'synergy_views',
+           'show_synergy', 'signal_recipe', 'ablation_table', 'synergy_table', 'show_modes', 'headline_signals',
+           'llm_side_minutes']
 
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
@@ -593,3 +594,17 @@ def headline_signals(record: dict) -> dict[str, tuple[float, int]]:
             out.update({f"{arm}, {mode}: referring cIoU": (m["ref_seg_ciou"], a["n_images"]), f"{arm}, {mode}: VOS J&F": (m["vos_jf"], a["n_videos"]),
                         f"{arm}, {mode}: text-to-image": (m["t2i_accuracy"]["all"], a["n_t2i"])})
     return out
+
+# %% ../nbs/26_signals.ipynb #e6901b02
+LLM_SIDE_BUDGET_MINUTES: float = 30.0   # issue 4: the LLM-side stages 1.1 to 3, on two CPU cores
+
+def llm_side_minutes() -> dict[str, float]:
+    """Minutes each LLM-side stage took in the committed records ('1.1', '2', '1.2', '1.3', '3') and their 'total'. A stage record
+    without its seconds gives them as steps x batch (8, the recipe's) / examples per second."""
+    from vitron_nb.model import VITRON_TINY, REPRODUCTION
+    stages = json.loads((VITRON_TINY / "metrics.json").read_text())["stages"]
+    seconds = {r["stage"]: r.get("seconds") or (r["steps"] - r["resumed_from"]) * r.get("batch_size", 8) / r["examples_per_second"] for r in stages}
+    seconds["1.3"] = json.loads((REPRODUCTION / "signals.json").read_text())["arms"]["stage_1.3"]["training"]["train_seconds"]
+    seconds["3"] = json.loads((SIGNALS_PATH.with_suffix(".json")).read_text())["train_seconds"]
+    minutes = {stage: round(s / 60, 1) for stage, s in seconds.items()}
+    return minutes | {"total": round(sum(seconds.values()) / 60, 1)}
