@@ -24,10 +24,11 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
            'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
            'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
-           'call_agreement', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
-           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'answer_name', 'media_rows',
-           'named_image_tokens', 'rec_readouts', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions',
-           'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'measure_diagnostics']
+           'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
+           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
+           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'rec_readouts', 'region_head_reading',
+           'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
+           'invoked', 'invocation', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -517,12 +518,16 @@ def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: i
     return out
 
 @torch.no_grad()
+def next_pictures(examples: list[Example]) -> list[Example]:
+    "Each example with the next one's picture and video (the last with the first's): the question kept, the thing it asks about gone."
+    return [dataclasses.replace(ex, image=other.image, video=other.video) for ex, other in zip(examples, examples[1:] + examples[:1])]
+
 def picture_reliance(model: VitronModel, tasks=("caption", "rec", "region_caption", "image_qa", "video_qa"), n: int = 48, seed: int = 0) -> dict:
     "Test-split answer loss with each example's own picture or video, and with them passed one example along: {task: {'real', 'swapped'}}."
     out = {}
     for task in tasks:
         examples = [any_example(task, i, "test", model.config, seed) for i in range(n)]
-        swapped = [dataclasses.replace(ex, image=other.image, video=other.video) for ex, other in zip(examples, examples[1:] + examples[:1])]
+        swapped = next_pictures(examples)
         out[task] = {"real": round(float(batch_loss(model, examples)), 4), "swapped": round(float(batch_loss(model, swapped)), 4)}
     return out
 
@@ -631,6 +636,20 @@ class BoxProbe(nn.Module):
         "Boxes (B, 4) in [0, 1] from image tokens (B, n_tokens, width) and name embeddings (B, width)."
         return self.read(tokens, names).sigmoid()
 
+def fit_probe(tokens: torch.Tensor, names: torch.Tensor, targets: torch.Tensor, loss_of, position: bool = False, outputs: int = 4,
+              steps: int = 3000, batch_size: int = 64, seed: int = 0, progress: bool = False, desc: str = "probe") -> tuple[BoxProbe, float]:
+    """A `BoxProbe` trained with AdamW (lr 1e-3) for `steps` batches drawn (seeded) from `tokens`, `names`, `targets`, on
+    `loss_of(probe, tokens, names, targets)`; and its mean loss over the last 50 steps."""
+    from tqdm.auto import tqdm
+    torch.manual_seed(seed); draw = torch.Generator().manual_seed(seed)
+    probe = BoxProbe(tokens.shape[-1], tokens.shape[1], position=position, outputs=outputs)
+    optimizer, losses = torch.optim.AdamW(probe.parameters(), lr=1e-3), []
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5):
+        pick = torch.randint(0, len(tokens), (batch_size,), generator=draw)
+        loss = loss_of(probe, tokens[pick], names[pick], targets[pick])
+        optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())
+    return probe, round(float(np.mean(losses[-50:])), 4)
+
 def answer_name(example: Example) -> str:
     "The name a REC answer starts with ('green triangle' of 'green triangle: (0.23, 0.66, 0.41, 0.81)')."
     return example.target_text().split(":")[0].strip()
@@ -643,10 +662,13 @@ def media_rows(model: VitronModel, examples: list[Example], kind: str, chunk: in
 @torch.no_grad()
 def named_image_tokens(model: VitronModel, examples: list[Example], chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     "REC examples' image tokens as the LLM receives them (B, n_patches, d_llm), and the mean word embedding of each answer's name (B, d_llm)."
+    return media_rows(model, examples, "image", chunk), name_embeddings(model, [answer_name(e) for e in examples])
+
+@torch.no_grad()
+def name_embeddings(model: VitronModel, names: list[str]) -> torch.Tensor:
+    "The mean word embedding of each name ('red circle'), as the LLM reads it after a space: (B, d_llm) on the CPU."
     embed, tok = model.llm.get_input_embeddings().weight, model.tokenizer
-    tokens = media_rows(model, examples, "image", chunk)
-    names = torch.stack([embed[tok(" " + answer_name(e), add_special_tokens=False)["input_ids"]].mean(0).float().cpu() for e in examples])
-    return tokens, names
+    return torch.stack([embed[tok(" " + name, add_special_tokens=False)["input_ids"]].mean(0).float().cpu() for name in names])
 
 def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, steps: int = 3000, batch_size: int = 64,
                  seed: int = 0, progress: bool = False) -> dict:
@@ -655,7 +677,6 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
     referring segmenter uses); and a `BoxProbe` trained for `steps` on `n_train` train-split questions over the model's own image
     tokens, without (`probe`) and with (`probe_position`) a learned position table. All but `written` are given the name the true
     answer starts with, which the LLM writes itself before its box."""
-    from tqdm.auto import tqdm
     from vitron_nb.metrics import parse_box, box_iou
     from vitron_nb.referring import locate_named
     from vitron_nb.generator import _split_scores
@@ -671,17 +692,12 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
     train = make_examples(["rec"], n_per_task=n_train, split="train", seed=seed)
     (x_train, q_train), (x_test, q_test) = named_image_tokens(model, train), named_image_tokens(model, test)
     y_train = torch.tensor([parse_box(e.target_text()) for e in train])
+    l1 = lambda probe, x, q, y: (probe(x, q) - y).abs().mean()
     for key, position in (("probe", False), ("probe_position", True)):
-        torch.manual_seed(seed); draw = torch.Generator().manual_seed(seed)
-        probe = BoxProbe(x_train.shape[-1], x_train.shape[1], position=position)
-        optimizer, losses = torch.optim.AdamW(probe.parameters(), lr=1e-3), []
-        for _ in tqdm(range(steps), desc=key, disable=not progress, mininterval=5):
-            pick = torch.randint(0, len(train), (batch_size,), generator=draw)
-            loss = (probe(x_train[pick], q_train[pick]) - y_train[pick]).abs().mean()
-            optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())
+        probe, final = fit_probe(x_train, q_train, y_train, l1, position, steps=steps, batch_size=batch_size, seed=seed, progress=progress, desc=key)
         with torch.no_grad(): boxes = probe(x_test, q_test).tolist()
         boxes = [(min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])) for b in boxes]   # a regressed box may come out with its corners swapped
-        out[key] = scored(boxes) | dict(final_l1=round(float(np.mean(losses[-50:])), 4))
+        out[key] = scored(boxes) | dict(final_l1=final)
     return out
 
 # %% ../nbs/14_model.ipynb #b8e0d6a9
@@ -745,7 +761,7 @@ def qa_by_kind(model: VitronModel, n: int = 400, n_train: int = 2000, seed: int 
     out = dict(n=n, n_train=n_train, seed=seed)
     for task in ("image_qa", "video_qa"):
         test = make_examples([task], n_per_task=n, split="test", seed=seed)
-        swapped = [dataclasses.replace(ex, image=other.image, video=other.video) for ex, other in zip(test, test[1:] + test[:1])]
+        swapped = next_pictures(test)
         truth = [normalise_answer(ex.target_text()) for ex in test]
         right = {way: [normalise_answer(a) == t for a, t in zip(answer(model, exs), truth)]
                  for way, exs in (("model", test), ("other_picture", swapped))}
@@ -806,7 +822,6 @@ def motion_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     embedding, trained for `steps` on the same train questions, without (`probe`) and with (`probe_position`) a learned position
     table, which tells it the frame and place of each token. Also the share of each answer among the truths and the LLM's answers."""
     from collections import Counter
-    from tqdm.auto import tqdm
     from sklearn.linear_model import LogisticRegression
     from vitron_nb.generator import _split_scores
     from vitron_nb.metrics import normalise_answer
@@ -823,20 +838,14 @@ def motion_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
                answers={k: round(v / n_test, 4) for k, v in Counter(written).items()}, written=scored(written))
     fitted = LogisticRegression(max_iter=3000).fit(clip_centres(model, train), [e.target_text() for e in train])
     out["clip_track"] = scored([str(a) for a in fitted.predict(clip_centres(model, test))])
-    embed, tok = model.llm.get_input_embeddings().weight, model.tokenizer
-    name_rows = lambda exs: torch.stack([embed[tok(" " + e.meta["name"], add_special_tokens=False)["input_ids"]].mean(0).detach().float().cpu() for e in exs])
-    (x_train, q_train), (x_test, q_test) = ((media_rows(model, exs, "video"), name_rows(exs)) for exs in (train, test))
+    (x_train, q_train), (x_test, q_test) = ((media_rows(model, exs, "video"), name_embeddings(model, [e.meta["name"] for e in exs]))
+                                            for exs in (train, test))
     y_train = torch.tensor([names.index(e.target_text()) for e in train])
+    cross_entropy = lambda probe, x, q, y: nn.functional.cross_entropy(probe.read(x, q), y)
     for key, position in (("probe", False), ("probe_position", True)):
-        torch.manual_seed(seed); draw = torch.Generator().manual_seed(seed)
-        probe = BoxProbe(x_train.shape[-1], x_train.shape[1], position=position, outputs=len(names))
-        optimizer, losses = torch.optim.AdamW(probe.parameters(), lr=1e-3), []
-        for _ in tqdm(range(steps), desc=key, disable=not progress, mininterval=5):
-            pick = torch.randint(0, len(train), (batch_size,), generator=draw)
-            loss = nn.functional.cross_entropy(probe.read(x_train[pick], q_train[pick]), y_train[pick])
-            optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())
+        probe, final = fit_probe(x_train, q_train, y_train, cross_entropy, position, len(names), steps, batch_size, seed, progress, key)
         with torch.no_grad(): said = [names[i] for i in probe.read(x_test, q_test).argmax(-1).tolist()]
-        out[key] = scored(said) | dict(final_loss=round(float(np.mean(losses[-50:])), 4))
+        out[key] = scored(said) | dict(final_loss=final)
     return out
 
 # %% ../nbs/14_model.ipynb #b3d2f4a5

@@ -297,9 +297,9 @@ def gen_region_caption(rng, split, config):
 # %% ../nbs/04_tasks.ipynb #734c8283
 IMAGE_QA_KINDS: tuple[str, ...] = ("colour", "shape", "size", "count", "exists", "relation", "digit", "side")   # image questions, by what they ask
 
-def _qa_image(scene: Scene, rng, kind: str | None = None) -> tuple[str, str, int | None] | None:
-    "One (question, answer, target index) of `kind` (drawn from `rng` if None) about an image scene, or None."
-    objs = scene.objects; kind = kind or str(rng.choice(list(IMAGE_QA_KINDS)))
+def _qa_image(scene: Scene, rng, kind: str) -> tuple[str, str, int | None] | None:
+    "One (question, answer, target index) of `kind` (one of `IMAGE_QA_KINDS`) about an image scene, or None."
+    objs = scene.objects
     t = int(rng.integers(len(objs))); o = objs[t]
     the = lambda d: phrase(d, rng)
     if kind == "colour" and len(resolve(Description(shape=o.shape, size=o.size), objs)) == 1:
@@ -355,10 +355,9 @@ def gen_image_qa(rng, split, config):
 # %% ../nbs/04_tasks.ipynb #c385d04c
 VIDEO_QA_KINDS: tuple[str, ...] = ("direction", "which", "appear", "leave", "bounce", "speed", "count_moving", "colour_of_mover")   # video questions
 
-def _qa_video(scene: Scene, masks, rng, kind: str | None = None) -> tuple[str, str, int | None] | None:
-    "One (question, answer, target index) of `kind` (drawn from `rng` if None) about a video scene, or None."
+def _qa_video(scene: Scene, masks, rng, kind: str) -> tuple[str, str, int | None] | None:
+    "One (question, answer, target index) of `kind` (one of `VIDEO_QA_KINDS`) about a video scene, or None."
     objs = scene.objects; spans = visible_spans(scene, masks)
-    kind = kind or str(rng.choice(list(VIDEO_QA_KINDS)))
     t = int(rng.integers(len(objs))); o = objs[t]
     unique = len(resolve(Description(o.colour, o.shape), objs)) == 1
     r = phrase(Description(o.colour, o.shape), rng)
