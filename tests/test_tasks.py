@@ -109,3 +109,25 @@ def test_hand_written_paraphrases_are_understood_at_the_word_level():
         normalise_answer(line["instruction"])
     novel = {w.lower().strip(".,?!:") for l in lines for w in l["instruction"].split()} - template_words
     assert len(novel) > 60      # the paraphrases really use other words
+
+def test_phrasing_pool_widens_only_inside_its_block(tmp_path):
+    "The phrasing pool is checked on load, and only examples made inside `wider_phrasings()` draw from it."
+    from vitron_nb.tasks import TEMPLATES, load_phrasings, wider_phrasings
+    pool = load_phrasings()
+    assert set(pool) <= set(TEMPLATES) and all(len(texts) >= 20 for texts in pool.values())
+    plain = [e.instruction for e in make_examples(["t2v", "video_edit"], n_per_task=30)]
+    with wider_phrasings(): wide = [e.instruction for e in make_examples(["t2v", "video_edit"], n_per_task=30)]
+    assert [e.instruction for e in make_examples(["t2v", "video_edit"], n_per_task=30)] == plain
+    extra = {text.split("{")[0] for texts in pool.values() for text in texts}
+    assert sum(w != p for w, p in zip(wide, plain)) > 30 and any(w.startswith(tuple(x for x in extra if x)) for w in wide)
+    bad = {"missing slot": {"t2v": ["Make a {colour} {shape} move {direction}."]},
+           "unknown key": {"draw": ["Draw {ref}."]},
+           "repeats": {"ref_seg": ["Mask {ref}.", "Mask {ref}."]},
+           "region": {"vos_region": ["Track the thing I marked."]}}
+    for name, templates in bad.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.json"
+        path.write_text(json.dumps({"templates": templates}))
+        with pytest.raises(VitronError): load_phrasings(path)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(VitronError, match="not JSON"): load_phrasings(tmp_path / "broken.json")
+    with pytest.raises(VitronError, match="does not exist"): load_phrasings(tmp_path / "none.json")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_model.ipynb #f16a6b7c
 from __future__ import annotations
-import dataclasses, json, math, re, time
+import contextlib, dataclasses, json, math, re, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -296,7 +296,9 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
                    grouped: bool | None = None) -> list[Example]:
     """The training examples of one step of `stage` (train split, never repeated), tasks cycled in proportion to their weights.
     `grouped` (default: the stage's `group` setting; off for a `tasks` mix): every step all video tasks or all the others, steps of
-    each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length."""
+    each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length. A stage whose
+    `phrasings` setting is "wide" draws its instructions inside `tasks.wider_phrasings()` (templates plus the phrasing pool)."""
+    from vitron_nb.tasks import wider_phrasings
     cycle = [task for task, weight in (tasks or STAGES[stage]["tasks"]).items() for _ in range(weight)]
     if grouped is None: grouped = tasks is None and STAGES.get(stage, {}).get("group", False)
     videos = [task for task in cycle if video_task(task)]
@@ -304,11 +306,9 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
         video_steps = step * len(videos) // len(cycle)                       # video steps before this one
         if (step + 1) * len(videos) // len(cycle) > video_steps: cycle, step = videos, video_steps
         else: cycle, step = [task for task in cycle if not video_task(task)], step - video_steps
-    out = []
-    for i in range(step * batch_size, (step + 1) * batch_size):
-        task = cycle[i % len(cycle)]
-        out.append(any_example(task, i, "train", config, seed))
-    return out
+    wide = STAGES.get(stage, {}).get("phrasings") == "wide"
+    with wider_phrasings() if wide else contextlib.nullcontext():
+        return [any_example(cycle[i % len(cycle)], i, "train", config, seed) for i in range(step * batch_size, (step + 1) * batch_size)]
 
 PAIR_TEXT_SPLIT, PAIR_TEXT_SEED = "test", 7   # `stage_texts`: the palette that pairs every colour with every shape; a seed no evaluation uses
 
@@ -856,15 +856,16 @@ def invoked(prediction) -> str:
     return "invalid call" if prediction.call_error else "no call" if prediction.call is None else prediction.call.module
 
 def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_item: int = 4, progress: bool = False) -> dict:
-    """Module invocation on every task: the share of `n` test requests per task (all twelve unless `tasks`), and of the hand-written
-    paraphrases (`per_item` scenes each), answered with the right module and a valid call, or rightly with none (`routing_accuracy`);
-    overall and by task, and for each paraphrase example what was expected and what the model invoked."""
+    """Module invocation on every task: the share of `n` test requests per task (all twelve unless `tasks`), of the hand-written
+    paraphrases and of the fresh ones (`per_item` scenes each), answered with the right module and a valid call, or rightly with none
+    (`routing_accuracy`); overall and by task, and for each paraphrase example of both sets what was expected and what the model invoked."""
     from vitron_nb.evaluate import routing_accuracy
-    from vitron_nb.paraphrases import paraphrase_examples
+    from vitron_nb.paraphrases import paraphrase_examples, FRESH_PARAPHRASES_PATH
     from vitron_nb.tasks import check_task
     tasks = list(TASKS) if tasks is None else [check_task(t).key for t in tasks]
     sets = {"templated": make_examples(tasks, n_per_task=n, split="test", seed=seed),
-            "paraphrases": paraphrase_examples(split="test", per_item=per_item, tasks=tasks)}
+            "paraphrases": paraphrase_examples(split="test", per_item=per_item, tasks=tasks),
+            "fresh": paraphrase_examples(split="test", per_item=per_item, tasks=tasks, path=FRESH_PARAPHRASES_PATH)}
     out = {"n_per_task": n, "per_item": per_item, "seed": seed, "tasks": tasks}
     preds = {}
     for name, examples in sets.items():
@@ -872,8 +873,10 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
         by_task = {task: dict(accuracy=round(routing_accuracy(some, preds), 4), n=len(some))
                    for task in tasks if (some := [e for e in examples if e.task == task])}
         out[name] = dict(accuracy=round(routing_accuracy(examples, preds), 4) if examples else None, n=len(examples), by_task=by_task)
-    out["paraphrase_calls"] = [dict(id=e.id, task=e.task, instruction=e.instruction, expected=e.call.module if e.call else "no call",
-                                    invoked=invoked(preds[e.id])) for e in sets["paraphrases"]]
+    for name in ("paraphrases", "fresh"):
+        out[f"{name[:-1] if name == 'paraphrases' else name}_calls"] = [
+            dict(id=e.id, task=e.task, instruction=e.instruction, expected=e.call.module if e.call else "no call",
+                 invoked=invoked(preds[e.id])) for e in sets[name]]
     return out
 
 # %% ../nbs/14_model.ipynb #c6f3a8d2

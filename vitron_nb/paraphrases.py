@@ -19,13 +19,15 @@ from vitron_nb.tasks import (TASKS, Example, Answer, ModuleCall, Description, re
     example_rng)
 
 # %% auto #0
-__all__ = ['PARAPHRASES_PATH', 'QUESTION_KINDS', 'BUILDERS', 'ATTRIBUTE_WORDS', 'load_paraphrases', 'builder', 'build_ref_seg',
-           'build_rec', 'build_region_caption', 'build_image_qa', 'build_video_qa', 'build_video_grounding',
-           'build_vos', 'build_t2i', 'build_t2v', 'build_i2v', 'build_image_edit', 'build_video_edit', 'possible',
-           'build_paraphrase', 'paraphrase_examples', 'words', 'template_vocabulary', 'word_novelty']
+__all__ = ['PARAPHRASES_PATH', 'FRESH_PARAPHRASES_PATH', 'QUESTION_KINDS', 'BUILDERS', 'ATTRIBUTE_WORDS', 'load_paraphrases',
+           'builder', 'build_ref_seg', 'build_rec', 'build_region_caption', 'build_image_qa', 'build_video_qa',
+           'build_video_grounding', 'build_vos', 'build_t2i', 'build_t2v', 'build_i2v', 'build_image_edit',
+           'build_video_edit', 'possible', 'build_paraphrase', 'paraphrase_examples', 'words', 'template_vocabulary',
+           'word_novelty']
 
 # %% ../nbs/18_paraphrases.ipynb #336a9756
 PARAPHRASES_PATH: Path = DATA_SAMPLES / "paraphrases.jsonl"
+FRESH_PARAPHRASES_PATH: Path = DATA_SAMPLES / "paraphrases_fresh.jsonl"   # written after the phrasing pool, in words neither it nor the templates use
 QUESTION_KINDS: dict[str, tuple[str, ...]] = {"image_qa": ("colour", "count", "exists", "digit"),
                                                "video_qa": ("direction", "appear", "bounce")}
 _VALUES = {"colour": COLOURS, "shape": SHAPES, "size": SIZES, "position": POSITIONS, "motion": DIRECTIONS, "speed": SPEEDS}
@@ -323,26 +325,28 @@ def possible(line: dict, split: str) -> bool:
     return line.get("task") is not None and all(combo_allowed(c, s, split) for c, s in _combinations(line))
 
 def build_paraphrase(index: int, item: int = 0, split: str = "test", seed: int = 0, config: VitronConfig | None = None,
-                     lines: list | None = None) -> tuple[Example, Scene]:
-    "Example `item` of paraphrase line `index` (0-based) and the scene it was drawn from (deterministic)."
+                     lines: list | None = None, name: str = "paraphrase") -> tuple[Example, Scene]:
+    "Example `item` of paraphrase line `index` (0-based) and the scene it was drawn from (deterministic; `name` keys its ids and random stream)."
     lines = lines if lines is not None else load_paraphrases()
     if not 0 <= index < len(lines): raise VitronError(f"paraphrase index {index} is outside 0..{len(lines) - 1}")
     line, config = lines[index], config or VitronConfig()
     if not possible(line, check_split(split)):
         raise VitronError(f"paraphrase {index} ({line['instruction']!r}) cannot be drawn in split {split!r}: "
                           + ("it has no task" if line.get("task") is None else "it needs a held-out colour-shape combination"))
-    ex, scene = BUILDERS[line["task"]](line, item, example_rng(f"paraphrase {index}", item, split, seed), split, config)
-    ex.id = f"{split}-paraphrase{index:02d}-{line['task']}-{item:03d}"
+    ex, scene = BUILDERS[line["task"]](line, item, example_rng(f"{name} {index}", item, split, seed), split, config)
+    ex.id = f"{split}-{name}{index:02d}-{line['task']}-{item:03d}"
     ex.meta = dict(split=split, seed=seed, index=item, paraphrase=index, **ex.meta)
     return ex, scene
 
 def paraphrase_examples(split: str = "test", per_item: int = 4, seed: int = 0, config: VitronConfig | None = None,
                         tasks=None, path=None) -> list[Example]:
-    "`per_item` examples of every paraphrase (of `tasks`, all if None) that can be drawn in `split`; the task-less one is left out."
+    """`per_item` examples of every paraphrase (of `tasks`, all if None) that can be drawn in `split`; the task-less one is left out.
+    `path` reads another paraphrase file (`FRESH_PARAPHRASES_PATH`: ids and scenes then keyed by the file's stem)."""
     check_split(split); lines = load_paraphrases(path)
+    name = "paraphrase" if path is None or Path(path) == PARAPHRASES_PATH else Path(path).stem.replace("_", "-")
     wanted = None if tasks is None else {T.check_task(t).key for t in tasks}
     if not isinstance(per_item, int) or per_item < 1: raise VitronError(f"per_item must be a positive whole number, got {per_item!r}")
-    return [build_paraphrase(i, k, split, seed, config, lines)[0] for i, line in enumerate(lines)
+    return [build_paraphrase(i, k, split, seed, config, lines, name)[0] for i, line in enumerate(lines)
             if possible(line, split) and (wanted is None or line["task"] in wanted) for k in range(per_item)]
 
 # %% ../nbs/18_paraphrases.ipynb #e6e96d81
@@ -359,18 +363,20 @@ def _string_constants(fn) -> list[str]:
 
 ATTRIBUTE_WORDS: frozenset = frozenset(w for canon, syns in SYNONYMS.items() for s in [canon, *syns] for w in words(s)) | frozenset(DIGIT_NAMES)
 
-@lru_cache(maxsize=1)
-def template_vocabulary() -> frozenset:
-    "Every word the task templates can put in an instruction: templates, question templates, `phrase` words, relations, synonyms."
+@lru_cache(maxsize=2)
+def template_vocabulary(phrasings: bool = False) -> frozenset:
+    """Every word the task templates can put in an instruction: templates, question templates, `phrase` words, relations, synonyms;
+    with `phrasings`, also the words of the phrasing pool stage 1.2 trains on (`tasks.load_phrasings`)."""
     texts = [t for options in T.TEMPLATES.values() for t in options] + [r for options in T.RELATIONS.values() for r in options]
+    if phrasings: texts += [t for options in T.load_phrasings().values() for t in options]
     for fn in (T._qa_image, T._qa_video, T.phrase): texts += _string_constants(fn)
     shape_nouns = [T.plural(s) for shape in SHAPES for s in SYNONYMS[shape]]
     return frozenset({w for t in texts + shape_nouns for w in words(t)} | ATTRIBUTE_WORDS)
 
-def word_novelty(lines: list | None = None) -> list[dict]:
-    "Per paraphrase: its words outside the template vocabulary, their share of all words and of content words."
+def word_novelty(lines: list | None = None, phrasings: bool = False) -> list[dict]:
+    "Per paraphrase: its words outside the template vocabulary (with `phrasings`, and outside the pool), their share of all words and of content words."
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-    vocabulary, rows = template_vocabulary(), []
+    vocabulary, rows = template_vocabulary(phrasings), []
     for index, line in enumerate(lines if lines is not None else load_paraphrases()):
         said = words(line["instruction"])
         content = [w for w in said if w not in ATTRIBUTE_WORDS and w not in ENGLISH_STOP_WORDS]

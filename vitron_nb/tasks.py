@@ -4,10 +4,12 @@
 
 # %% ../nbs/04_tasks.ipynb #27d27939
 from __future__ import annotations
-import math, zlib
+import contextlib, contextvars, json, math, string, zlib
+from functools import lru_cache
+from pathlib import Path
 from dataclasses import dataclass, field, asdict
 import numpy as np
-from .core import VitronConfig, VitronError
+from .core import VitronConfig, VitronError, DATA_SAMPLES
 from .world import (COLOURS, SHAPES, SIZES, DIGIT_NAMES, HELD_OUT, DIRECTIONS, SPEEDS, POSITIONS, SYNONYMS,
     WorldObject, Scene, sample_scene, sample_video_scene, sample_attributes, target_scene, mask_box, visible_spans,
     bounces, speed_name, check_split, combo_allowed, digit_samples)
@@ -15,12 +17,12 @@ from .regions import Region, sample_region
 from .metrics import format_box, format_st_box
 
 # %% auto #0
-__all__ = ['MODULES', 'TASKS', 'RELATIONS', 'GENERIC_SHAPES', 'TEMPLATES', 'REPLIES', 'GENERATORS', 'IMAGE_QA_KINDS',
-           'VIDEO_QA_KINDS', 'TaskSpec', 'check_task', 'ModuleCall', 'Answer', 'Example', 'say', 'plural',
-           'Description', 'resolve', 'phrase', 'refer', 'fill', 'reply', 'task_generator', 'gen_ref_seg', 'gen_rec',
-           'caption', 'gen_region_caption', 'gen_image_qa', 'gen_video_qa', 'gen_video_grounding', 'gen_vos', 'gen_t2i',
-           'gen_t2v', 'gen_i2v', 'gen_image_edit', 'gen_video_edit', 'example_rng', 'make_example', 'make_examples',
-           'show_example']
+__all__ = ['MODULES', 'TASKS', 'RELATIONS', 'GENERIC_SHAPES', 'TEMPLATES', 'REPLIES', 'PHRASINGS_PATH', 'GENERATORS',
+           'IMAGE_QA_KINDS', 'VIDEO_QA_KINDS', 'TaskSpec', 'check_task', 'ModuleCall', 'Answer', 'Example', 'say',
+           'plural', 'Description', 'resolve', 'phrase', 'refer', 'fill', 'reply', 'load_phrasings', 'template',
+           'wider_phrasings', 'task_generator', 'gen_ref_seg', 'gen_rec', 'caption', 'gen_region_caption',
+           'gen_image_qa', 'gen_video_qa', 'gen_video_grounding', 'gen_vos', 'gen_t2i', 'gen_t2v', 'gen_i2v',
+           'gen_image_edit', 'gen_video_edit', 'example_rng', 'make_example', 'make_examples', 'show_example']
 
 # %% ../nbs/04_tasks.ipynb #cd599a1d
 MODULES: tuple[str, ...] = ("image_generation", "image_segmentation", "image_editing", "video_generation",
@@ -216,6 +218,22 @@ TEMPLATES: dict[str, list[str]] = {
     "edit_shape": ["Turn {ref} into a {new}.", "Replace {ref} with a {new}.", "Change {ref} into a {new}.", "Make {ref} a {new} instead."],
     "video_edit": ["Make {ref} {new} in the whole video.", "Recolour {ref} {new} in every frame.", "Change {ref} to {new} throughout the clip.",
                    "Turn {ref} {new} in this video."],
+    # the questions of image and video QA, by kind (`_qa_image`, `_qa_video`)
+    "qa_colour": ["What colour is {r}?", "Which colour does {r} have?", "Tell me the colour of {r}."],
+    "qa_shape": ["What shape is the {c} object?", "Which shape is {c}?", "What is the {c} thing?"],
+    "qa_size": ["How big is {r}?", "What size is {r}?", "Is {r} small, medium or large?"],
+    "qa_count": ["How many {n} are there?", "Count the {n}.", "How many {n} can you see?"],
+    "qa_exists": ["Is there a {c} {s}?", "Can you see a {c} {s}?", "Does the image contain a {c} {s}?"],
+    "qa_digit": ["What number is the {c} {d}?", "Which digit is written in {c}?", "Read the {c} {d}: which number is it?"],
+    "qa_side": ["Is {r} on the left or the right?", "On which side of the image is {r}?"],
+    "vqa_direction": ["Which way does {r} move?", "In which direction is {r} going?", "Where is {r} heading?"],
+    "vqa_which": ["What moves {d}?", "Which object is moving {d}?", "Which thing goes {d}?"],
+    "vqa_appear": ["In which frame does {r} first appear?", "When does {r} first show up?", "At which frame can {r} first be seen?"],
+    "vqa_leave": ["In which frame is {r} last seen?", "When is {r} visible for the last time?", "What is the last frame showing {r}?"],
+    "vqa_bounce": ["Does {r} bounce off an edge?", "Does {r} hit the border and turn back?"],
+    "vqa_speed": ["Does {r} move quickly or slowly?", "Is {r} fast or slow?"],
+    "vqa_count_moving": ["How many objects move?", "How many things are moving?", "Count the moving objects."],
+    "vqa_colour_of_mover": ["What colour is the object moving {d}?", "Which colour has the thing going {d}?"],
 }
 
 REPLIES: dict[str, list[str]] = {
@@ -236,6 +254,52 @@ def fill(template: str, rng: np.random.Generator, **words) -> str:
 def reply(module: str, rng: np.random.Generator, **words) -> str:
     "A short reply for the user before a module call."
     return str(rng.choice(REPLIES[module])).format(**words)
+
+# %% ../nbs/04_tasks.ipynb #b3f9d2e4
+PHRASINGS_PATH: Path = DATA_SAMPLES / "phrasings.json"
+_POOL = contextvars.ContextVar("vitron_templates", default=None)
+
+def _slots(text: str) -> list[str]:
+    "The format slots of one template, in order."
+    try: return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as e: raise VitronError(f"template {text!r} is not a format string: {e}") from None
+
+@lru_cache(maxsize=4)
+def load_phrasings(path=PHRASINGS_PATH) -> dict[str, tuple[str, ...]]:
+    """The pool of extra instruction templates, checked: keys of `TEMPLATES`, each template with exactly the slots its key's
+    templates use between them (each once), `<region>` once where the key's templates have it, no repeats."""
+    path = Path(path)
+    if not path.is_file(): raise VitronError(f"phrasing pool {path} does not exist")
+    try: raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise VitronError(f"{path} is not JSON: {e.msg} (line {e.lineno})") from None
+    pool = raw.get("templates") if isinstance(raw, dict) else None
+    if not isinstance(pool, dict): raise VitronError(f"{path}: needs an object with a 'templates' object of key -> list of templates")
+    out = {}
+    for key, texts in pool.items():
+        if key not in TEMPLATES: raise VitronError(f"{path}: unknown template key {key!r}; keys are {list(TEMPLATES)}")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or len(set(texts)) != len(texts):
+            raise VitronError(f"{path}: {key!r} needs a list of distinct strings")
+        want = sorted({s for t in TEMPLATES[key] for s in _slots(t)})
+        region = "<region>" in TEMPLATES[key][0]
+        for t in texts:
+            if sorted(_slots(t)) != want or (t.count("<region>") == 1) != region:
+                raise VitronError(f"{path}: {key!r} template {t!r} must have the slots {want}, each once"
+                                  + (" and <region> once" if region else ""))
+        out[key] = tuple(texts)
+    return out
+
+def template(key: str, rng: np.random.Generator) -> str:
+    "One instruction template for `key`, drawn by `rng`: from `TEMPLATES`, or inside `wider_phrasings()` from `TEMPLATES` and the pool."
+    pool = _POOL.get()
+    return str(rng.choice(TEMPLATES[key] if pool is None else pool[key]))
+
+@contextlib.contextmanager
+def wider_phrasings(path=PHRASINGS_PATH):
+    "Within this block, generators draw each instruction from its key's `TEMPLATES` and the phrasing pool (`load_phrasings`)."
+    extra = load_phrasings(path)
+    token = _POOL.set({key: list(texts) + list(extra.get(key, ())) for key, texts in TEMPLATES.items()})
+    try: yield
+    finally: _POOL.reset(token)
 
 # %% ../nbs/04_tasks.ipynb #10b1c315
 GENERATORS: dict = {}
@@ -265,7 +329,7 @@ def gen_ref_seg(rng, split, config):
     obj, box = scene.objects[target], mask_box(masks[target])
     call = ModuleCall("image_segmentation", f"segmentation: {phrase(d, article='')}", box)
     answer = Answer(reply("image_segmentation", rng, name=text), box=box, mask=masks[target], attributes=obj.attributes)
-    return Example("", "ref_seg", fill(str(rng.choice(TEMPLATES["ref_seg"])), rng, ref=text), answer, image=image,
+    return Example("", "ref_seg", fill(template("ref_seg", rng), rng, ref=text), answer, image=image,
                    call=call, meta=dict(target=target, unseen=_unseen(obj)))
 
 @task_generator("rec")
@@ -276,7 +340,7 @@ def gen_rec(rng, split, config):
     scene, target, (text, d), image, masks = found
     obj, box = scene.objects[target], mask_box(masks[target])
     answer = Answer(f"{obj.name}: {format_box(box)}", box=box, attributes=obj.attributes)
-    return Example("", "rec", fill(str(rng.choice(TEMPLATES["rec"])), rng, ref=text), answer, image=image,
+    return Example("", "rec", fill(template("rec", rng), rng, ref=text), answer, image=image,
                    meta=dict(target=target, unseen=_unseen(obj)))
 
 def caption(obj: WorldObject) -> str:
@@ -291,7 +355,7 @@ def gen_region_caption(rng, split, config):
     target = int(rng.integers(len(scene.objects))); obj = scene.objects[target]
     region = sample_region(masks[target], rng)
     answer = Answer(caption(obj), box=mask_box(masks[target]), mask=masks[target], attributes=obj.attributes)
-    return Example("", "region_caption", fill(str(rng.choice(TEMPLATES["region_caption"])), rng), answer, image=image,
+    return Example("", "region_caption", fill(template("region_caption", rng), rng), answer, image=image,
                    region=region, meta=dict(target=target, unseen=_unseen(obj), region_kind=region.kind))
 
 # %% ../nbs/04_tasks.ipynb #734c8283
@@ -304,22 +368,22 @@ def _qa_image(scene: Scene, rng, kind: str) -> tuple[str, str, int | None] | Non
     the = lambda d: phrase(d, rng)
     if kind == "colour" and len(resolve(Description(shape=o.shape, size=o.size), objs)) == 1:
         d = Description(shape=o.shape, size=o.size) if len(resolve(Description(shape=o.shape), objs)) > 1 else Description(shape=o.shape)
-        return fill(str(rng.choice(["What colour is {r}?", "Which colour does {r} have?", "Tell me the colour of {r}."])), rng, r=the(d)), o.colour, t
+        return fill(template("qa_colour", rng), rng, r=the(d)), o.colour, t
     if kind == "shape" and len(resolve(Description(colour=o.colour), objs)) == 1:
-        return fill(str(rng.choice(["What shape is the {c} object?", "Which shape is {c}?", "What is the {c} thing?"])), rng,
+        return fill(template("qa_shape", rng), rng,
                     c=say(o.colour, rng)), o.shape, t
     if kind == "size" and len(resolve(Description(o.colour, o.shape), objs)) == 1:
-        return fill(str(rng.choice(["How big is {r}?", "What size is {r}?", "Is {r} small, medium or large?"])), rng, r=the(Description(o.colour, o.shape))), o.size, t
+        return fill(template("qa_size", rng), rng, r=the(Description(o.colour, o.shape))), o.size, t
     if kind == "count":
         c = str(rng.choice(list(COLOURS))) if rng.random() < 0.5 else None
         sh = None if c else str(rng.choice(SHAPES))
         n = len(resolve(Description(colour=c, shape=sh), objs))
         noun = f"{say(c, rng)} objects" if c else plural(say(sh, rng))
-        return fill(str(rng.choice(["How many {n} are there?", "Count the {n}.", "How many {n} can you see?"])), rng, n=noun), str(n), None
+        return fill(template("qa_count", rng), rng, n=noun), str(n), None
     if kind == "exists":
         c, sh = (o.colour, o.shape) if rng.random() < 0.5 else (str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES)))
         yes = len(resolve(Description(c, sh), objs)) > 0
-        return fill(str(rng.choice(["Is there a {c} {s}?", "Can you see a {c} {s}?", "Does the image contain a {c} {s}?"])), rng,
+        return fill(template("qa_exists", rng), rng,
                     c=say(c, rng), s=say(sh, rng)), "yes" if yes else "no", None
     if kind == "relation" and len(objs) > 1:
         j = int(rng.choice([i for i in range(len(objs)) if i != t])); a = objs[j]
@@ -333,10 +397,10 @@ def _qa_image(scene: Scene, rng, kind: str) -> tuple[str, str, int | None] | Non
         digits = [i for i, x in enumerate(objs) if x.shape == "digit" and len(resolve(Description(x.colour, "digit"), objs)) == 1]
         if digits:
             i = int(rng.choice(digits))
-            return fill(str(rng.choice(["What number is the {c} {d}?", "Which digit is written in {c}?", "Read the {c} {d}: which number is it?"])),
+            return fill(template("qa_digit", rng),
                         rng, c=say(objs[i].colour, rng), d=say("digit", rng)), DIGIT_NAMES[objs[i].digit], i
     if kind == "side" and len(resolve(Description(o.colour, o.shape), objs)) == 1 and abs(o.x - scene.image_size / 2) > 6:
-        return fill(str(rng.choice(["Is {r} on the left or the right?", "On which side of the image is {r}?"])), rng,
+        return fill(template("qa_side", rng), rng,
                     r=the(Description(o.colour, o.shape))), "left" if o.x < scene.image_size / 2 else "right", t
     return None
 
@@ -362,23 +426,23 @@ def _qa_video(scene: Scene, masks, rng, kind: str) -> tuple[str, str, int | None
     unique = len(resolve(Description(o.colour, o.shape), objs)) == 1
     r = phrase(Description(o.colour, o.shape), rng)
     if kind == "direction" and unique:
-        return fill(str(rng.choice(["Which way does {r} move?", "In which direction is {r} going?", "Where is {r} heading?"])), rng, r=r), o.direction or "still", t
+        return fill(template("vqa_direction", rng), rng, r=r), o.direction or "still", t
     if kind == "which" and o.direction:
         movers = [i for i, x in enumerate(objs) if x.direction == o.direction]
         if len(movers) == 1 and unique:
-            return fill(str(rng.choice(["What moves {d}?", "Which object is moving {d}?", "Which thing goes {d}?"])), rng, d=say(o.direction, rng, 0.3)), o.name, t
+            return fill(template("vqa_which", rng), rng, d=say(o.direction, rng, 0.3)), o.name, t
     if kind == "appear" and unique and spans[t] is not None:
-        return fill(str(rng.choice(["In which frame does {r} first appear?", "When does {r} first show up?", "At which frame can {r} first be seen?"])), rng, r=r), str(spans[t][0]), t
+        return fill(template("vqa_appear", rng), rng, r=r), str(spans[t][0]), t
     if kind == "leave" and unique and spans[t] is not None:
-        return fill(str(rng.choice(["In which frame is {r} last seen?", "When is {r} visible for the last time?", "What is the last frame showing {r}?"])), rng, r=r), str(spans[t][1]), t
+        return fill(template("vqa_leave", rng), rng, r=r), str(spans[t][1]), t
     if kind == "bounce" and unique:
-        return fill(str(rng.choice(["Does {r} bounce off an edge?", "Does {r} hit the border and turn back?"])), rng, r=r), "yes" if bounces(scene, t) else "no", t
+        return fill(template("vqa_bounce", rng), rng, r=r), "yes" if bounces(scene, t) else "no", t
     if kind == "speed" and unique and o.direction:
-        return fill(str(rng.choice(["Does {r} move quickly or slowly?", "Is {r} fast or slow?"])), rng, r=r), speed_name(o), t
+        return fill(template("vqa_speed", rng), rng, r=r), speed_name(o), t
     if kind == "count_moving":
-        return fill(str(rng.choice(["How many objects move?", "How many things are moving?", "Count the moving objects."])), rng), str(sum(x.direction is not None for x in objs)), None
+        return fill(template("vqa_count_moving", rng), rng), str(sum(x.direction is not None for x in objs)), None
     if kind == "colour_of_mover" and o.direction and len([x for x in objs if x.direction == o.direction]) == 1:
-        return fill(str(rng.choice(["What colour is the object moving {d}?", "Which colour has the thing going {d}?"])), rng, d=say(o.direction, rng, 0.3)), o.colour, t
+        return fill(template("vqa_colour_of_mover", rng), rng, d=say(o.direction, rng, 0.3)), o.colour, t
     return None
 
 @task_generator("video_qa")
@@ -415,7 +479,7 @@ def gen_video_grounding(rng, split, config):
     track = [mask_box(m) for m in masks[target]]
     answer = Answer(format_st_box(track[span[0]], span, end_box=track[span[1]]), track=track, span=span, masks=masks[target],
                     attributes=scene.objects[target].attributes)
-    return Example("", "video_grounding", fill(str(rng.choice(TEMPLATES["video_grounding"])), rng, ref=text), answer,
+    return Example("", "video_grounding", fill(template("video_grounding", rng), rng, ref=text), answer,
                    video=video, meta=dict(target=target, unseen=_unseen(scene.objects[target])))
 
 @task_generator("vos")
@@ -426,7 +490,7 @@ def gen_vos(rng, split, config):
     scene, target, (text, d), video, masks, span = found
     obj = scene.objects[target]
     region = sample_region(masks[target, 0], rng) if rng.random() < 0.7 else None
-    instruction = fill(str(rng.choice(TEMPLATES["vos_region" if region else "vos_ref"])), rng, ref=text)
+    instruction = fill(template("vos_region" if region else "vos_ref", rng), rng, ref=text)
     call = ModuleCall("video_segmentation", f"tracking: {phrase(d, article='')}", mask_box(masks[target, 0]))
     answer = Answer(reply("video_segmentation", rng, name=text if region is None else "the object you marked"),
                     masks=masks[target], track=[mask_box(m) for m in masks[target]], attributes=obj.attributes)
@@ -452,7 +516,7 @@ def gen_t2i(rng, split, config):
     call = ModuleCall("image_generation", f"generation: a {desc} at the {position}", mask_box(masks[0]))
     answer = Answer(reply("image_generation", rng, desc=desc), image=image, box=mask_box(masks[0]), mask=masks[0],
                     attributes=dict(colour=colour, shape=shape, size=size, position=position))
-    return Example("", "t2i", fill(str(rng.choice(TEMPLATES["t2i"])), rng, **words), answer, call=call, meta=dict(unseen=unseen))
+    return Example("", "t2i", fill(template("t2i", rng), rng, **words), answer, call=call, meta=dict(unseen=unseen))
 
 def _motion_request(rng, split, config):
     colour, shape, size, unseen = _request(rng, split)
@@ -471,7 +535,7 @@ def gen_t2v(rng, split, config):
     desc = f"{attrs['size']} {attrs['colour']} {attrs['shape']} moving {attrs['motion']} {attrs['speed']}"
     call = ModuleCall("video_generation", f"generation: a {desc}")
     answer = Answer(reply("video_generation", rng, desc=desc), video=video, masks=masks[0], attributes=attrs)
-    return Example("", "t2v", fill(str(rng.choice(TEMPLATES["t2v"])), rng, **words), answer, call=call, meta=dict(unseen=unseen))
+    return Example("", "t2v", fill(template("t2v", rng), rng, **words), answer, call=call, meta=dict(unseen=unseen))
 
 @task_generator("i2v")
 def gen_i2v(rng, split, config):
@@ -479,7 +543,7 @@ def gen_i2v(rng, split, config):
     scene, video, masks, words, attrs, unseen = _motion_request(rng, split, config)
     call = ModuleCall("image_to_video", f"animation: the {attrs['colour']} {attrs['shape']} moves {attrs['motion']} {attrs['speed']}", mask_box(masks[0, 0]))
     answer = Answer(reply("image_to_video", rng), video=video, masks=masks[0], attributes=attrs)
-    return Example("", "i2v", fill(str(rng.choice(TEMPLATES["i2v"])), rng, **words), answer, image=video[0], call=call,
+    return Example("", "i2v", fill(template("i2v", rng), rng, **words), answer, image=video[0], call=call,
                    meta=dict(unseen=unseen))
 
 # %% ../nbs/04_tasks.ipynb #bf522374
@@ -509,7 +573,7 @@ def gen_image_edit(rng, split, config):
     new_scene, what, new_value, obj = edit
     new_image, new_masks = new_scene.render()
     new_words = say(new_value, rng)
-    instruction = fill(str(rng.choice(TEMPLATES["edit_colour" if what == "colour" else "edit_shape"])), rng, ref=text, new=new_words)
+    instruction = fill(template("edit_colour" if what == "colour" else "edit_shape", rng), rng, ref=text, new=new_words)
     box = mask_box(masks[target])
     call = ModuleCall("image_editing", f"editing: make the {scene.objects[target].name} {new_value}" if what == "colour"
                       else f"editing: turn the {scene.objects[target].name} into a {new_value}", box)
@@ -533,7 +597,7 @@ def gen_video_edit(rng, split, config):
     answer = Answer(reply("video_editing", rng, name=text, new=new_value), video=new_video,
                     target_masks=masks[target] | new_masks[target], masks=masks[target],
                     attributes=dict(colour=obj.colour, shape=obj.shape))
-    return Example("", "video_edit", fill(str(rng.choice(TEMPLATES["video_edit"])), rng, ref=text, new=say(new_value, rng)),
+    return Example("", "video_edit", fill(template("video_edit", rng), rng, ref=text, new=say(new_value, rng)),
                    answer, video=video, call=call, meta=dict(target=target, unseen=_unseen(obj), changed=what))
 
 # %% ../nbs/04_tasks.ipynb #fe500f58
