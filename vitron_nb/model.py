@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from .core import (VitronConfig, VitronError, CheckpointError, pick_device, set_seed, save_checkpoint,
                             load_checkpoint, save_tensors, load_tensors, write_json, ramp_cosine)
-from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, make_examples
+from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, make_examples, wider_phrasings
 from .evaluate import Prediction
 
 # %% auto #0
@@ -298,7 +298,6 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
     `grouped` (default: the stage's `group` setting; off for a `tasks` mix): every step all video tasks or all the others, steps of
     each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length. A stage whose
     `phrasings` setting is "wide" draws its instructions inside `tasks.wider_phrasings()` (templates plus the phrasing pool)."""
-    from vitron_nb.tasks import wider_phrasings
     cycle = [task for task, weight in (tasks or STAGES[stage]["tasks"]).items() for _ in range(weight)]
     if grouped is None: grouped = tasks is None and STAGES.get(stage, {}).get("group", False)
     videos = [task for task in cycle if video_task(task)]
@@ -873,10 +872,9 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
         by_task = {task: dict(accuracy=round(routing_accuracy(some, preds), 4), n=len(some))
                    for task in tasks if (some := [e for e in examples if e.task == task])}
         out[name] = dict(accuracy=round(routing_accuracy(examples, preds), 4) if examples else None, n=len(examples), by_task=by_task)
-    for name in ("paraphrases", "fresh"):
-        out[f"{name[:-1] if name == 'paraphrases' else name}_calls"] = [
-            dict(id=e.id, task=e.task, instruction=e.instruction, expected=e.call.module if e.call else "no call",
-                 invoked=invoked(preds[e.id])) for e in sets[name]]
+    for name, key in (("paraphrases", "paraphrase_calls"), ("fresh", "fresh_calls")):
+        out[key] = [dict(id=e.id, task=e.task, instruction=e.instruction, expected=e.call.module if e.call else "no call",
+                         invoked=invoked(preds[e.id])) for e in sets[name]]
     return out
 
 # %% ../nbs/14_model.ipynb #c6f3a8d2
