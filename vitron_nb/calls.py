@@ -12,7 +12,7 @@ from .tokenizer import CALL_TOKENS, MAX_SIGNAL_TOKENS, signal_tokens
 
 # %% auto #0
 __all__ = ['MESSAGE_MODES', 'FALLBACKS', 'EDIT_FORMS', 'PLACE_WORDS', 'format_answer', 'ParsedAnswer', 'parse_answer',
-           'call_inputs', 'CallWords']
+           'call_inputs', 'edit_kind', 'CallWords']
 
 # %% ../nbs/17_calls.ipynb #b5f2dd69
 _TAG_RE = re.compile(r"</?(?:module|instruction|region)>|<signal_(\d+)>", re.IGNORECASE | re.ASCII)
@@ -236,13 +236,23 @@ def _runs(mentions: list, kind: str) -> list[str]:
     words = [w for k, w in mentions if k == kind]
     return [w for i, w in enumerate(words) if not i or words[i - 1] != w]
 
+def edit_kind(request: str) -> str | None:
+    """The kind an edit `request` changes, 'colour' or 'shape': the one it names more often (the old object's and the new value),
+    or on a tie the kind it names last (the new value comes last, as `CallWords` reads it); None if it names neither."""
+    from vitron_nb.metrics import attribute_mentions
+    mentions = [kind for kind, _ in attribute_mentions(request) if kind in ("colour", "shape")]
+    counts = {kind: mentions.count(kind) for kind in ("colour", "shape")}
+    if not mentions: return None
+    return mentions[-1] if counts["colour"] == counts["shape"] else max(counts, key=counts.get)
+
 class CallWords:
     """A `transformers` logits processor: inside `<Instruction>` of a call to one of `modules`, the colours (shapes, sizes, digits)
     written must follow those `request` names, in its order, for each kind `request` names at all (other kinds stay free): the next
     one is the request's next (past the request's last, any it named). In an editing call the edited kind (`EDIT_FORMS`) names the
     object, then its new value: the request's first of that kind if it names two or more (else any but the new value), then the
-    request's last. Synonyms of other words, and a shapeless 'object' where a shape is due, are refused too. With `places`, the
-    place words (`PLACE_WORDS`) written must follow the request's the same way. Only single-token words are constrained."""
+    request's last. Synonyms of other words, and a shapeless 'object' where a shape is due, are refused too. The edited kind
+    is the one the verb names (make: a colour, turn: a shape), and the verb must be `edit_kind(request)`'s when it gives one. With
+    `places`, the place words (`PLACE_WORDS`) written must follow the request's the same way. Only single-token words are constrained."""
     def __init__(self, tokenizer, request: str, modules: tuple = MODULES, places: bool = False):
         from vitron_nb.metrics import attribute_mentions, ATTRIBUTE_WORDS
         from vitron_nb.world import SYNONYMS
@@ -258,6 +268,8 @@ class CallWords:
         self.tokens = {kind: {word: surfaces(word) for word in ATTRIBUTE_WORDS[kind]} for kind in self.wanted}
         self.generic = {t for w in GENERIC_SHAPES if (t := single(w)) is not None}
         self.places = _place_words(request) if places else []
+        self.edit_kind = edit_kind(request)
+        self.verbs = {verb: t for verb in EDIT_FORMS if (t := single(verb)) is not None}
         self.place_tokens = {w: t for w in PLACE_WORDS if (t := single(w)) is not None}
 
     def _instruction(self, ids) -> tuple[str, str] | None:
@@ -281,7 +293,12 @@ class CallWords:
         "The tokens the next word of `instruction` (the call's words so far, in a call to `module`) may not be."
         from vitron_nb.metrics import attribute_mentions
         written, out = attribute_mentions(instruction), set()
-        verb = re.search(r"\b(make|turn)\b", instruction.lower()) if module and module.endswith("_editing") else None
+        editing = bool(module and module.endswith("_editing"))
+        verb = re.search(r"\b(make|turn)\b", instruction.lower()) if editing else None
+        if editing and verb is None and self.edit_kind:                 # the verb is still to come: the request's kind's, and,
+            right = {t for v, t in self.verbs.items() if EDIT_FORMS[v] == self.edit_kind}
+            if instruction.strip().endswith(":"): return sorted(set(range(len(self.tokenizer))) - right)   # after 'editing:', it alone
+            out |= set(self.verbs.values()) - right
         for kind in self.wanted:
             allowed, due = self._allowed(kind, _runs(written, kind), verb is not None and EDIT_FORMS[verb.group(1)] == kind)
             out |= {t for word, tokens in self.tokens[kind].items() if word not in allowed for t in tokens}
@@ -291,7 +308,7 @@ class CallWords:
         return sorted(out)
 
     def __call__(self, input_ids, scores):
-        if not self.wanted and not self.places: return scores
+        if not self.wanted and not self.places and not self.edit_kind: return scores
         scores = scores.clone()
         for row in range(len(scores)):
             found = self._instruction(input_ids[row].tolist())

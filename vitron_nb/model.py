@@ -241,9 +241,10 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
     "2": dict(tasks={"rec": 4, "video_grounding": 4, "region_caption": 3, "image_qa": 4, "video_qa": 4, "grounded_caption": 3,
                      "caption": 1, "ref_seg": 1, "vos": 1, "t2i": 1, "t2v": 1, "i2v": 1, "image_edit": 1, "video_edit": 1},
               llm="full", lr=5e-4, steps=4800, precision="bf16", texts=4),   # texts: `stage_texts` per step
-    # the paper's text-invocation tuning, the seven routing requests alone; it runs after stage 2 here (see the prose above)
-    "1.2": dict(tasks={task: 1 for task in ROUTING_TASKS},
-                llm="full", lr=1e-4, steps=600, precision="bf16"),
+    # the paper's text-invocation tuning: the seven routing requests and the five understanding ones, phrased the pool's many
+    # ways too; it runs after stage 2 here (see the prose above, and "A wider pool of phrasings in stage 1.2" below)
+    "1.2": dict(tasks={task: 1 for task in (*ROUTING_TASKS, "rec", "region_caption", "video_grounding", "image_qa", "video_qa")},
+                llm="full", lr=3e-4, steps=600, precision="bf16", phrasings="wide"),
 }
 PRECISIONS = ("fp32", "bf16")
 
