@@ -97,7 +97,7 @@ def test_synergy_is_read_from_the_record_without_the_second_arm(monkeypatch, tmp
 def test_measure_results_understanding():
     r = measure_results(n=2, n_videos=1, n_latency=2, parts=("understanding",), progress=False)
     rows = results_rows(records=r["records"])
-    _check_scores(rows, ["rec", "region_caption", "image_qa", "video_qa", "video_grounding", "routing", "routing"])
+    _check_scores(rows, ["rec", "region_caption", "image_qa", "video_qa", "video_grounding", "routing", "routing", "routing"])
     assert all(isinstance(row["routed"], float) and row["oracle"] is None for row in rows) and r["records"]["understanding"]["n_per_task"] == 2
 
 def test_measure_results_animator():

@@ -257,3 +257,10 @@ def test_call_words_hold_place_words_only_when_asked():
     # a request that names no place leaves place words free, with places on
     none = CallWords(tok, "Paint a little blue cross.", places=True)(ids, torch.zeros(1, len(tok)))[0]
     assert not torch.isinf(none[[one(w) for w in PLACE_WORDS]]).any()
+
+def test_edit_kind_reads_the_kind_each_generated_edit_changes():
+    from vitron_nb.calls import edit_kind, EDIT_FORMS
+    from vitron_nb.tasks import make_examples
+    for e in make_examples(["image_edit", "video_edit"], 60, "test"):
+        verb = e.call.instruction.split(":")[1].split()[0]           # 'editing: make the ...' / 'editing: turn the ...'
+        assert edit_kind(e.instruction) == EDIT_FORMS[verb], (e.instruction, e.call.instruction)

@@ -99,8 +99,8 @@ def test_box_axes_reads_each_axis_of_the_committed_model():
     record = json.loads(BOX_AXES_PATH.read_text())
     assert record["llm"] == committed_llm(), "the committed model changed: re-measure box_axes and update 14_model's prose"
     assert min(record["grounded_caption"]["corr_x"], record["grounded_caption"]["corr_y"]) > 0.7 > max(record["rec"]["corr_x"], record["rec"]["corr_y"])
-    small = box_axes(load_trained(VITRON_TINY), n=4)
-    assert small["rec"]["n"] == 4 and small["grounded_caption"]["n"] == 2
+    small = box_axes(load_trained(VITRON_TINY), n=8)          # two readable boxes per task at least: the committed model misses one caption of four
+    assert small["rec"]["n"] == 8 and small["grounded_caption"]["n"] == 4
     assert all(len(p) == 4 for r in small.values() for p in r["points"])
 
 def test_rec_readouts_record_and_a_small_run():
