@@ -241,9 +241,9 @@ def edit_kind(request: str) -> str | None:
     or on a tie the kind it names last (the new value comes last, as `CallWords` reads it); None if it names neither."""
     from vitron_nb.metrics import attribute_mentions
     mentions = [kind for kind, _ in attribute_mentions(request) if kind in ("colour", "shape")]
-    counts = {kind: mentions.count(kind) for kind in ("colour", "shape")}
     if not mentions: return None
-    return mentions[-1] if counts["colour"] == counts["shape"] else max(counts, key=counts.get)
+    colours, shapes = mentions.count("colour"), mentions.count("shape")
+    return mentions[-1] if colours == shapes else "colour" if colours > shapes else "shape"
 
 class CallWords:
     """A `transformers` logits processor: inside `<Instruction>` of a call to one of `modules`, the colours (shapes, sizes, digits)
@@ -308,7 +308,7 @@ class CallWords:
         return sorted(out)
 
     def __call__(self, input_ids, scores):
-        if not self.wanted and not self.places and not self.edit_kind: return scores
+        if not self.wanted and not self.places: return scores        # edit_kind needs a colour or shape named, so wanted too
         scores = scores.clone()
         for row in range(len(scores)):
             found = self._instruction(input_ids[row].tolist())
