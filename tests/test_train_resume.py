@@ -173,3 +173,18 @@ def test_the_recipe_refuses_bad_options_and_other_folders_writing_nothing(tmp_pa
     (tmp_path / "bad").mkdir(); (tmp_path / "bad" / "manifest.json").write_text("{oops")
     code, _, err = run("train", "--steps-per-stage", "1", "--out", str(tmp_path / "bad"))
     assert code == 2 and "is not valid JSON" in err
+
+def test_only_vitron_resumed_keeps_the_records_of_the_call_that_trained_each_stage(tmp_path, monkeypatch):
+    "`--only vitron` again into the same folder: finished stages are loaded and keep their record (time, loss); a removed one trains anew."
+    from vitron_nb.model import STAGES
+    for spec in STAGES.values(): monkeypatch.setitem(spec, "steps", 2)
+    out, argv = tmp_path / "run", ["train", "--only", "vitron", "--out", str(tmp_path / "run")]
+    record = lambda: json.loads((out / "model" / "metrics.json").read_text())["stages"]
+    assert run(*argv)[0] == 0
+    first = record()
+    assert [r["stage"] for r in first] == ALIGNMENT and all(r["resumed_from"] == 0 and r["seconds"] > 0 for r in first)
+    (out / "stage1.2.safetensors").unlink()
+    assert run(*argv)[0] == 0
+    second = record()
+    assert second[:2] == [{**r, "status": "complete, loaded on resume"} for r in first[:2]]
+    assert second[2]["resumed_from"] == 0 and "status" not in second[2] and second[2]["seconds"] > 0

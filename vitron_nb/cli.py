@@ -676,15 +676,19 @@ def cmd_train(args) -> int:
         from vitron_nb.model import train_vitron, save_trained
         from vitron_nb.core import set_seed
         from vitron_nb.core import DATA_SAMPLES
-        steps = {"2": args.steps} if args.steps else None
+        steps, out = ({"2": args.steps} if args.steps else None), Path(args.out or "runs/vitron")
+        before = out / "model" / "metrics.json"                 # this run folder's earlier record, if an earlier call wrote one
+        earlier = {r["stage"]: r for r in json.loads(before.read_text())["stages"]} if before.is_file() else {}
         set_seed(args.seed)                                     # train_vitron's fresh projectors: the same weights for the same seed
-        model, results = train_vitron(VitronConfig.from_preset(args.preset), out_dir=args.out or "runs/vitron",
-                                      steps=steps, seed=args.seed)
+        model, results = train_vitron(VitronConfig.from_preset(args.preset), out_dir=out, steps=steps, seed=args.seed)
         if int(os.environ.get("RANK", "0")) != 0: return 0      # under `accelerate launch`, only the main process writes
+        # a stage finished in an earlier call is only loaded now: keep the record of the call that trained it (its time, its loss)
+        results = [{**earlier[r["stage"]], "status": "complete, loaded on resume"} if r["resumed_from"] >= r["steps"] and r["stage"] in earlier
+                   else r for r in results]
         print(json.dumps(results, indent=2))
         command = f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
-        print(f"wrote {save_trained(model, Path(args.out or 'runs/vitron') / 'model', record)}")
+        print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
             from vitron_nb.model import measure_understanding
             record["understanding"] = measure_understanding(model, n=100, seed=0, progress=True)
