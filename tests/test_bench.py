@@ -151,3 +151,15 @@ def test_cli_bench_table_needs_the_committed_model(tmp_path, monkeypatch):
     (tmp_path / "model").mkdir(); (tmp_path / "model" / "vitron.safetensors").write_bytes(b"")
     code, _, err = run("bench", "--table", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "bench"))
     assert code == 2 and "re-measures the committed model" in err and not (tmp_path / "bench").exists()
+
+def test_thread_speedup_times_each_thread_count_and_restores_torch_threads():
+    "One stage-2 step per thread count, on the committed encoder and LLM; torch's thread count is what it was before."
+    from vitron_nb.model import build_model
+    from vitron_nb.bench import thread_speedup
+    from vitron_nb.core import VitronError
+    import torch
+    before = torch.get_num_threads()
+    r = thread_speedup(build_model(None), counts=(1, 2), peak=1e11)
+    assert torch.get_num_threads() == before and r["stage"] == "2" and set(r["step_seconds"]) == set(r["speedup"]) == {"1", "2"}
+    assert r["speedup"]["1"] == 1.0 and all(s > 0 for s in r["step_seconds"].values())
+    with pytest.raises(VitronError, match="at least 1"): thread_speedup(None, counts=(1, 0))

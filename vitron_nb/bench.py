@@ -12,9 +12,9 @@ from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
 __all__ = ['FLOORS', 'RECORD_FILES', 'RESULT_PARTS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency',
-           'stage_step_benchmark', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'cpu_name', 'benchmark_table',
-           'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records', 'results_rows', 'results_table',
-           'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results', 'modes_table',
+           'stage_step_benchmark', 'thread_speedup', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'cpu_name',
+           'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records', 'results_rows',
+           'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results', 'modes_table',
            'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown', 'show_results',
            'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
 
@@ -84,6 +84,22 @@ def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 
     return dict(stage=stage, batch_size=batch_size, step_seconds=seconds, examples_per_second=batch_size / seconds,
                 tokens_per_second=per_second, llm_parameters=n_llm, mfu=6 * n_llm * per_second / peak)
 
+def thread_speedup(model, stage: str = "2", counts=None, peak: float | None = None) -> dict:
+    """`stage`'s training step with each torch thread count of `counts` (default: 1 and this machine's cores, at most 2) in this process,
+    in turn: each count's step seconds and its speed-up over the first count's. Torch's thread count is restored after."""
+    import os
+    counts = tuple(counts or sorted({1, min(2, os.cpu_count() or 1)}))
+    if not counts or any(not isinstance(n, int) or n < 1 for n in counts):
+        raise VitronError(f"thread_speedup: counts must be whole numbers of threads, at least 1; got {counts}")
+    before, seconds = torch.get_num_threads(), {}
+    try:
+        for n in counts:
+            torch.set_num_threads(n)
+            seconds[str(n)] = stage_step_benchmark(model, stage, peak=peak)["step_seconds"]
+    finally: torch.set_num_threads(before)
+    first = seconds[str(counts[0])]
+    return dict(stage=stage, step_seconds=seconds, speedup={n: first / s for n, s in seconds.items()})
+
 # %% ../nbs/15_bench.ipynb #8eb21f0e
 def peak_memory_mb() -> float:
     "Peak resident memory of this process so far, in MB."
@@ -99,7 +115,8 @@ def maxrss_mb(ru_maxrss: int) -> float:
 def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
     """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task (with `answer`'s prompt-lookup
     drafts, and one token per pass as `answer_latency_plain`, on the same examples, and how many of their answers were identical),
-    each stage's step, and the stage-2 step at each of `batch_sizes`; then the run's peak memory (`peak_mb`) and torch's thread count."""
+    each stage's step, the stage-2 step at each of `batch_sizes` and with one thread and two (`thread_speedup`); then the run's peak
+    memory (`peak_mb`) and torch's thread count."""
     from vitron_nb.llm import load_llm
     config = config or VitronConfig()
     peak = matmul_flops()
@@ -120,6 +137,7 @@ def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_
         done = out["stages"]["2"]
         out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
                                  for b in batch_sizes]
+        out["stage2_threads"] = thread_speedup(model, "2", peak=peak)
     out["matmul_gflops_after"] = matmul_flops() / 1e9       # the reference again: how much the machine's load moved
     out["peak_mb"], out["threads"], out["cpu"] = peak_memory_mb(), torch.get_num_threads(), cpu_name()
     return out
@@ -145,6 +163,10 @@ def benchmark_table(result: dict) -> str:
     if result.get("stage2_batches"):
         rows.append("| stage 2 training step by batch size | " + ", ".join(
             f"batch {r['batch_size']}: {r['examples_per_second']:.1f}" for r in result["stage2_batches"]) + " examples/s |")
+    if result.get("stage2_threads"):
+        t = result["stage2_threads"]
+        rows.append(f"| stage {t['stage']} training step by torch threads | " + ", ".join(
+            f"{n}: {1000 * s:.0f} ms ({t['speedup'][n]:.2f}x)" for n, s in t["step_seconds"].items()) + " |")
     plain = result.get("answer_latency_plain", {})
     for task, r in result.get("answer_latency", {}).items():
         one = f" (one token per pass: p50 {1000 * plain[task]['p50']:.0f} ms)" if task in plain else ""
