@@ -364,17 +364,18 @@ def _string_constants(fn) -> list[str]:
 ATTRIBUTE_WORDS: frozenset = frozenset(w for canon, syns in SYNONYMS.items() for s in [canon, *syns] for w in words(s)) | frozenset(DIGIT_NAMES)
 
 @lru_cache(maxsize=2)
-def template_vocabulary(phrasings: bool = False) -> frozenset:
+def template_vocabulary(phrasings=False) -> frozenset:
     """Every word the task templates can put in an instruction: templates, question templates, `phrase` words, relations, synonyms;
-    with `phrasings`, also the words of the phrasing pool stage 1.2 trains on (`tasks.load_phrasings`)."""
+    with `phrasings`, also the words of a phrasing pool (`tasks.load_phrasings`): True for the one stage 1.2 trains on, or a pool file's path."""
     texts = [t for options in T.TEMPLATES.values() for t in options] + [r for options in T.RELATIONS.values() for r in options]
-    if phrasings: texts += [t for options in T.load_phrasings().values() for t in options]
+    if phrasings: texts += [t for options in (T.load_phrasings() if phrasings is True else T.load_phrasings(phrasings)).values() for t in options]
     for fn in (T._qa_image, T._qa_video, T.phrase): texts += _string_constants(fn)
     shape_nouns = [T.plural(s) for shape in SHAPES for s in SYNONYMS[shape]]
     return frozenset({w for t in texts + shape_nouns for w in words(t)} | ATTRIBUTE_WORDS)
 
-def word_novelty(lines: list | None = None, phrasings: bool = False) -> list[dict]:
-    "Per paraphrase: its words outside the template vocabulary (with `phrasings`, and outside the pool), their share of all words and of content words."
+def word_novelty(lines: list | None = None, phrasings=False) -> list[dict]:
+    """Per paraphrase: its words outside the template vocabulary (with `phrasings`, True or a pool file's path as `template_vocabulary`
+    takes it, and outside that pool), their share of all words and of content words."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
     vocabulary, rows = template_vocabulary(phrasings), []
     for index, line in enumerate(lines if lines is not None else load_paraphrases()):
