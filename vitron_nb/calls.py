@@ -294,7 +294,7 @@ class CallWords:
         from vitron_nb.metrics import attribute_mentions
         written, out = attribute_mentions(instruction), set()
         editing = bool(module and module.endswith("_editing"))
-        verb = re.search(r"\b(make|turn)\b", instruction.lower()) if editing else None
+        verb = re.search(r"\b(" + "|".join(EDIT_FORMS) + r")\b", instruction.lower()) if editing else None
         if editing and verb is None and self.edit_kind:                 # the verb is still to come: the request's kind's, and,
             right = {t for v, t in self.verbs.items() if EDIT_FORMS[v] == self.edit_kind}
             if instruction.strip().endswith(":"): return sorted(set(range(len(self.tokenizer))) - right)   # after 'editing:', it alone
