@@ -707,7 +707,7 @@ def cmd_train(args) -> int:
         print(f"exported {export_evaluator(evaluator, metrics, check_n=400)}")
     return 0
 
-BENCH_TASK_DEFAULTS: dict[str, int] = {"n_examples": 50, "n_videos": 20}   # `vitron bench --table`: about 20 minutes on one CPU thread
+BENCH_TASK_DEFAULTS: dict[str, int] = {"n_examples": 50, "n_videos": 20}   # `vitron bench --table`: about 30 minutes on one CPU thread
 
 def cmd_bench(args) -> int:
     """Measure speed in one process (matmul reference, training steps, answer latency) and write it with the model's metrics as JSON; with
@@ -851,7 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "then re-measures the committed model and specialists on the held-out split: the twelve-task table (each task through "
                            "the LLM beside its specialist given the true call), the message-mode and synergy ablations, one chat turn's p50 / p95 "
                            "latency per task, and how time and memory grow with image size, video length and batch; it prints the tables and "
-                           "writes them into bench.json and OUT/results.ipynb (about 20 minutes on one CPU thread at the defaults).")
+                           "writes them into bench.json and OUT/results.ipynb (about 30 minutes on one CPU thread at the defaults).")
     bench.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
     bench.add_argument("--preset", default="tiny", help="config preset of the stage-0 LLM step (default: tiny)")
     bench.add_argument("--n", type=int, default=8, help="answers timed per task, and with --table chat turns timed per task (default: 8)")
@@ -867,8 +867,8 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = sub.add_parser("diagnose", help="re-measure the diagnostics of a trained model (REC, region and motion readouts, QA by kind, "
                               "box axes, module invocation) and write their records",
                               description="Re-measure, at their recorded settings, the diagnostics 14_model reads from data_samples/diagnostics: "
-                              "box_axes, rec_readouts, region_readouts, qa_kinds, motion_readouts and invocation (about 35 CPU minutes for all six, most of it "
-                              "rec_readouts). Each record names the model it measured. Give --out data_samples/diagnostics to replace the committed "
+                              "box_axes, rec_readouts, region_readouts, qa_kinds, motion_readouts and invocation (about 40 CPU minutes for all six, most of it "
+                              "motion_readouts). Each record names the model it measured. Give --out data_samples/diagnostics to replace the committed "
                               "records after a retrain.")
     diagnose.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
     diagnose.add_argument("--only", help="comma-separated diagnostics, e.g. qa_kinds,box_axes (default: all six)")
