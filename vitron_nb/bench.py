@@ -89,7 +89,7 @@ def thread_speedup(model, stage: str = "2", counts=None, peak: float | None = No
     in turn: each count's step seconds and its speed-up over the first count's. Torch's thread count is restored after."""
     import os
     counts = tuple(counts or sorted({1, min(2, os.cpu_count() or 1)}))
-    if not counts or any(not isinstance(n, int) or n < 1 for n in counts):
+    if any(not isinstance(n, int) or n < 1 for n in counts):
         raise VitronError(f"thread_speedup: counts must be whole numbers of threads, at least 1; got {counts}")
     before, seconds = torch.get_num_threads(), {}
     try:

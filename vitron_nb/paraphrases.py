@@ -368,7 +368,7 @@ def template_vocabulary(phrasings=False) -> frozenset:
     """Every word the task templates can put in an instruction: templates, question templates, `phrase` words, relations, synonyms;
     with `phrasings`, also the words of a phrasing pool (`tasks.load_phrasings`): True for the one stage 1.2 trains on, or a pool file's path."""
     texts = [t for options in T.TEMPLATES.values() for t in options] + [r for options in T.RELATIONS.values() for r in options]
-    if phrasings: texts += [t for options in (T.load_phrasings() if phrasings is True else T.load_phrasings(phrasings)).values() for t in options]
+    if phrasings: texts += [t for options in T.load_phrasings(T.PHRASINGS_PATH if phrasings is True else phrasings).values() for t in options]
     for fn in (T._qa_image, T._qa_video, T.phrase): texts += _string_constants(fn)
     shape_nouns = [T.plural(s) for shape in SHAPES for s in SYNONYMS[shape]]
     return frozenset({w for t in texts + shape_nouns for w in words(t)} | ATTRIBUTE_WORDS)
