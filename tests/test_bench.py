@@ -163,3 +163,12 @@ def test_thread_speedup_times_each_thread_count_and_restores_torch_threads():
     assert torch.get_num_threads() == before and r["stage"] == "2" and set(r["step_seconds"]) == set(r["speedup"]) == {"1", "2"}
     assert r["speedup"]["1"] == 1.0 and all(s > 0 for s in r["step_seconds"].values())
     with pytest.raises(VitronError, match="at least 1"): thread_speedup(None, counts=(1, 0))
+
+def test_packing_speedup_times_padded_and_packed_steps_and_counts_real_tokens():
+    "The stage-2 step both ways on the committed encoder and LLM; packing never computes more positions than padding."
+    from vitron_nb.model import build_model
+    from vitron_nb.bench import packing_speedup
+    r = packing_speedup(build_model(None), repeats=1, batches=3, peak=1e11)
+    assert set(r["step_seconds"]) == {"padded", "packed"} and all(s > 0 for s in r["step_seconds"].values())
+    assert r["speedup"] == r["step_seconds"]["padded"] / r["step_seconds"]["packed"]
+    assert 0 < r["fill"]["padded"] <= r["fill"]["packed"] <= 1

@@ -141,3 +141,21 @@ def test_stage_texts_name_held_out_pairs_from_their_own_seed():
     assert any(f"{c} {s}" in t for t in texts for c, s in HELD_OUT)          # held-out pairs are named...
     assert stage_texts("1.1", 0) == [] and len(stage_texts("2", 3)) == STAGES["2"]["texts"] == 4   # ...only where asked: four per stage-2 step
     with pytest.raises(VitronError, match="n must be >= 0"): stage_texts("2", 0, n=-1)
+
+def test_packed_training_loss_and_gradients_equal_the_padded_ones(model):
+    "A stage-2 batch (pictures, videos and text dialogues of different lengths) gives the same loss and gradients packed as padded."
+    from vitron_nb.model import _StageLoss, stage_examples, stage_texts, prepare_stage
+    params = prepare_stage(model, "2")
+    examples, texts = stage_examples("2", 7, 6, model.config), stage_texts("2", 7)
+    assert len({len(encode_batch(model, [ex])["labels"][0]) for ex in examples}) > 1          # lengths differ: there is padding
+    results = []
+    for packed in (False, True):
+        model.zero_grad()
+        loss, tokens = _StageLoss(model, packed=packed)(examples, texts)
+        loss.backward()
+        results.append((loss.item(), int(tokens), [p.grad.clone() for p in params if p.grad is not None]))
+    (padded, n_padded, grads_padded), (packed, n_packed, grads_packed) = results
+    assert n_padded == n_packed and padded == pytest.approx(packed, rel=1e-5)
+    assert len(grads_padded) == len(grads_packed)
+    for a, b in zip(grads_padded, grads_packed): assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+    model.zero_grad()

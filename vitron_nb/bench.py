@@ -12,11 +12,11 @@ from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
 __all__ = ['FLOORS', 'RECORD_FILES', 'RESULT_PARTS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency',
-           'stage_step_benchmark', 'thread_speedup', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'cpu_name',
-           'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records', 'results_rows',
-           'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results', 'modes_table',
-           'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown', 'show_results',
-           'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
+           'stage_step_benchmark', 'thread_speedup', 'packing_speedup', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark',
+           'cpu_name', 'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records',
+           'results_rows', 'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results',
+           'modes_table', 'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown',
+           'show_results', 'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
 
 # %% ../nbs/15_bench.ipynb #3d807593
 def matmul_flops(size: int = 1024, repeats: int = 20, device=None) -> float:
@@ -66,16 +66,18 @@ def latency(fn, items, warmup: int = 2) -> dict:
     return dict(p50=float(np.percentile(times, 50)), p95=float(np.percentile(times, 95)), n=len(times))
 
 # %% ../nbs/15_bench.ipynb #c0e13865
-def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 4, peak: float | None = None) -> dict:
-    "One alignment stage's training step on fresh train examples: examples/s, tokens/s, and MFU (6 x LLM parameters x tokens)."
-    from vitron_nb.model import prepare_stage, stage_examples, encode_batch
+def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 4, peak: float | None = None, packed: bool = True) -> dict:
+    """One alignment stage's training step as `train_stage` takes it (its examples and text dialogues, packed unless `packed=False`) on
+    fresh train examples: examples/s, tokens/s (real tokens, padding not counted), and MFU (6 x LLM parameters x tokens)."""
+    from vitron_nb.model import prepare_stage, stage_examples, stage_texts, _StageLoss
     params = prepare_stage(model, stage)
     optimizer = torch.optim.AdamW(params, lr=1e-6)
+    loss_of = _StageLoss(model, packed=packed)
     n_llm, tokens, index = sum(p.numel() for p in model.llm.parameters()), [], iter(range(10 ** 6))
     def step():
-        batch = encode_batch(model, stage_examples(stage, next(index), batch_size, model.config, seed=12345))
-        loss = model.llm(**batch).loss
-        optimizer.zero_grad(); loss.backward(); optimizer.step(); tokens.append(int(batch["attention_mask"].sum()))
+        i = next(index)
+        loss, n = loss_of(stage_examples(stage, i, batch_size, model.config, seed=12345), stage_texts(stage, i, seed=12345))
+        optimizer.zero_grad(); loss.backward(); optimizer.step(); tokens.append(int(n))
     model.train(); model.clip.eval()
     seconds = float(np.median(timed(step, repeats)))
     model.eval()
@@ -100,6 +102,21 @@ def thread_speedup(model, stage: str = "2", counts=None, peak: float | None = No
     first = seconds[str(counts[0])]
     return dict(stage=stage, step_seconds=seconds, speedup={n: first / s for n, s in seconds.items()})
 
+def packing_speedup(model, stage: str = "2", batch_size: int = 8, repeats: int = 4, batches: int = 20, peak: float | None = None) -> dict:
+    """`stage`'s training step padded and packed (`llm.pack_rows`), one after the other in this process: each one's step seconds, the
+    speed-up, and the share of the positions the LLM computes that are real tokens, each way, over `batches` of the stage's examples."""
+    from vitron_nb.llm import pack_rows
+    from vitron_nb.model import stage_examples, encode_batch
+    seconds = {way: stage_step_benchmark(model, stage, batch_size, repeats, peak, packed=way == "packed")["step_seconds"] for way in ("padded", "packed")}
+    real = positions = packed_positions = 0
+    with torch.no_grad():
+        for i in range(batches):
+            mask = encode_batch(model, stage_examples(stage, 10 ** 6 + i, batch_size, model.config, seed=12345))["attention_mask"]
+            real, positions = real + int(mask.sum()), positions + mask.numel()
+            packed_positions += pack_rows({"attention_mask": mask, "input_ids": mask})["input_ids"].numel()
+    return dict(stage=stage, step_seconds=seconds, speedup=seconds["padded"] / seconds["packed"],
+                fill=dict(padded=real / positions, packed=real / packed_positions))
+
 # %% ../nbs/15_bench.ipynb #8eb21f0e
 def peak_memory_mb() -> float:
     "Peak resident memory of this process so far, in MB."
@@ -115,7 +132,8 @@ def maxrss_mb(ru_maxrss: int) -> float:
 def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
     """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task (with `answer`'s prompt-lookup
     drafts, and one token per pass as `answer_latency_plain`, on the same examples, and how many of their answers were identical),
-    each stage's step, the stage-2 step at each of `batch_sizes` and with one thread and two (`thread_speedup`); then the run's peak
+    each stage's step, the stage-2 step at each of `batch_sizes`, with one thread and two (`thread_speedup`), and padded against packed
+    (`packing_speedup`); then the run's peak
     memory (`peak_mb`) and torch's thread count."""
     from vitron_nb.llm import load_llm
     config = config or VitronConfig()
@@ -138,6 +156,7 @@ def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_
         out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
                                  for b in batch_sizes]
         out["stage2_threads"] = thread_speedup(model, "2", peak=peak)
+        out["stage2_packing"] = packing_speedup(model, "2", peak=peak)
     out["matmul_gflops_after"] = matmul_flops() / 1e9       # the reference again: how much the machine's load moved
     out["peak_mb"], out["threads"], out["cpu"] = peak_memory_mb(), torch.get_num_threads(), cpu_name()
     return out
@@ -167,6 +186,11 @@ def benchmark_table(result: dict) -> str:
         t = result["stage2_threads"]
         rows.append(f"| stage {t['stage']} training step by torch threads | " + ", ".join(
             f"{n}: {1000 * s:.0f} ms ({t['speedup'][n]:.2f}x)" for n, s in t["step_seconds"].items()) + " |")
+    if result.get("stage2_packing"):
+        p = result["stage2_packing"]
+        rows.append(f"| stage {p['stage']} training step, padded / packed | {1000 * p['step_seconds']['padded']:.0f} ms / "
+                    f"{1000 * p['step_seconds']['packed']:.0f} ms ({p['speedup']:.2f}x); real tokens {p['fill']['padded']:.0%} / "
+                    f"{p['fill']['packed']:.0%} of the positions |")
     plain = result.get("answer_latency_plain", {})
     for task, r in result.get("answer_latency", {}).items():
         one = f" (one token per pass: p50 {1000 * plain[task]['p50']:.0f} ms)" if task in plain else ""

@@ -20,11 +20,11 @@ from .metrics import parse_box
 # %% auto #0
 __all__ = ['VICUNA_7B_PARAMETERS', 'MEDIA_KEYS', 'LORA_TARGETS', 'MEDIA_PREFIX', 'SCENE_PROMPTS', 'CORPUS_KINDS', 'LLM_PATH',
            'LLM_FIELDS', 'default_tokenizer', 'llama_config', 'build_llm', 'count_parameters', 'parameter_table',
-           'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'add_lora', 'trainable_share', 'user_turn',
-           'dialogue', 'scene_dialogue', 'text_corpus', 'encode_dialogues', 'token_stream', 'stream_batch',
-           'dialogue_loss', 'unigram_baseline', 'parse_call', 'call_accuracy', 'save_llm_checkpoint',
-           'load_llm_checkpoint', 'learning_rate', 'dialogues_needed', 'pretrain_llm', 'measure_precision', 'load_llm',
-           'evaluate_llm', 'export_llm']
+           'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows', 'add_lora',
+           'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus', 'encode_dialogues',
+           'token_stream', 'stream_batch', 'dialogue_loss', 'unigram_baseline', 'parse_call', 'call_accuracy',
+           'save_llm_checkpoint', 'load_llm_checkpoint', 'learning_rate', 'dialogues_needed', 'pretrain_llm',
+           'measure_precision', 'load_llm', 'evaluate_llm', 'export_llm']
 
 # %% ../nbs/12_llm.ipynb #409f807b
 @lru_cache(maxsize=1)
@@ -176,6 +176,45 @@ def _pad_rows(llm, rows: list, row_labels: list, spans: list) -> dict:
     for b, (row, row_label) in enumerate(zip(rows, row_labels)):
         embeds[b, :len(row)], mask[b, :len(row)], labels[b, :len(row)] = row, 1, row_label
     return {"inputs_embeds": embeds, "attention_mask": mask, "labels": labels, "media_spans": spans}
+
+# %% ../nbs/12_llm.ipynb #b3d9f4a1
+def pack_plan(lengths: list[int], width: int | None = None) -> list[list[int]]:
+    "Which sequences share each packed row: first fit, longest first, into rows of at most `width` positions (default: the longest)."
+    longest = max(lengths)
+    width = longest if width is None else width
+    if width < longest: raise VitronError(f"pack_rows: width {width} is shorter than the longest row ({longest} positions)")
+    packed, fill = [], []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        row = next((k for k, used in enumerate(fill) if used + lengths[i] <= width), None)
+        if row is None: packed.append([]); fill.append(0); row = len(fill) - 1
+        packed[row].append(i); fill[row] += lengths[i]
+    return packed
+
+def pack_rows(batch: dict, width: int | None = None) -> dict:
+    """Pack a right-padded batch ({'attention_mask', 'labels', and 'inputs_embeds' or 'input_ids'}, B x T) into the rows of
+    `pack_plan`; each sequence's `position_ids` restart at 0 and there is no attention mask, so the LLM attends only within a
+    sequence. Returns the llm's keyword arguments (with `use_cache=False`: a cache would hide the packing)."""
+    mask = batch.get("attention_mask")
+    if mask is None: raise VitronError("pack_rows: the batch has no attention_mask, so the rows' lengths are unknown")
+    mask = torch.as_tensor(mask)
+    lengths = mask.sum(1)
+    if not torch.equal(mask, (torch.arange(mask.shape[1], device=mask.device) < lengths[:, None]).to(mask.dtype)):
+        raise VitronError("pack_rows: the attention_mask is not right padding (ones, then zeros, in every row)")
+    lengths = lengths.tolist()
+    packed = pack_plan(lengths, width)
+    size, keys = max(sum(lengths[i] for i in row) for row in packed), [k for k in ("inputs_embeds", "input_ids", "labels") if k in batch]
+    fills = {"inputs_embeds": 0, "input_ids": 0, "labels": -100}
+    out = {k: batch[k].new_full((len(packed), size, *batch[k].shape[2:]), fills[k]) for k in keys}
+    positions = torch.zeros(len(packed), size, dtype=torch.long, device=mask.device)
+    for r, members in enumerate(packed):
+        start = 0
+        for i in members:
+            n = lengths[i]
+            for k in keys: out[k][r, start:start + n] = batch[k][i, :n]
+            if "labels" in out: out["labels"][r, start] = -100     # what the token before it would predict: another sequence's
+            positions[r, start:start + n] = torch.arange(n); start += n
+        positions[r, start:] = torch.arange(size - start)   # the tail pads: a sequence of their own, never scored
+    return out | {"position_ids": positions, "use_cache": False}
 
 # %% ../nbs/12_llm.ipynb #fe127b29
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -357,9 +357,11 @@ def process_examples(examples: list, process_index: int, num_processes: int) -> 
 
 # %% ../nbs/14_model.ipynb #0e520e93
 class _StageLoss(nn.Module):
-    "The trainable parts of a model as one module whose forward is (loss, tokens): what DDP wraps; CLIP is not a submodule."
-    def __init__(self, model: VitronModel):
+    """The trainable parts of a model as one module whose forward is (loss, tokens): what DDP wraps; CLIP is not a submodule. The
+    batches are packed (`llm.pack_rows`: the padded batch's loss, without computing its padding) unless `packed=False`."""
+    def __init__(self, model: VitronModel, packed: bool = True):
         super().__init__()
+        self.packed = packed
         self.llm, self.image_projector = model.llm, model.image_projector
         self.video_projector, self.region_encoder = model.video_projector, model.region_encoder
         self.media_norm = model.media_norm
@@ -367,12 +369,14 @@ class _StageLoss(nn.Module):
 
     def forward(self, examples: list[Example], texts: list[str] = ()):
         "The examples' answer loss, plus the language-model loss of `texts` (text-only dialogues) when given; and the tokens read."
+        from vitron_nb.llm import pack_rows
+        pack = pack_rows if self.packed else lambda batch: batch
         batch = encode_batch(self._model[0], examples)
-        loss, tokens = self.llm(**batch).loss, batch["attention_mask"].sum()
+        loss, tokens = self.llm(**pack(batch)).loss, batch["attention_mask"].sum()
         if len(texts):
             enc = self._model[0].tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False).to(loss.device)
-            labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-            loss = loss + self.llm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
+            enc["labels"] = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+            loss = loss + self.llm(**pack(enc)).loss
             tokens = tokens + enc["attention_mask"].sum()
         return loss, tokens
 
