@@ -260,6 +260,12 @@ def _trainable(model, signals: Signals) -> list:
         weight.requires_grad_(True); weight.register_hook(lambda grad, mask=mask: grad * mask)
     return list(signals.parameters()) + weights
 
+def _recorded_path(path, out_dir) -> str | None:
+    "`path` as a record names it: relative to the folder that holds the run's folder when it lies inside it (as a stage-1.3 arm beside the synergy arms), else its file name; a record names no machine path."
+    if path is None: return None
+    path, home = Path(path).resolve(), Path(out_dir).resolve().parent
+    return str(path.relative_to(home)) if path.is_relative_to(home) else path.name
+
 def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weight: float = 0.0, init=None, seed: int = 0,
                   batch_size: int | None = None, plain: int | None = None, lr: float | None = None, resume: bool = True,
                   progress: bool = True, checkpoint_every: int = 50, parts_of: dict | None = None) -> tuple[Signals, dict]:
@@ -299,7 +305,7 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
                                  config=model.config.to_dict(), train_seconds=round(earlier + time.perf_counter() - began, 1))
     take_rows(model, signals)
     for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
-    record = dict(steps=len(history), resumed_from=start, seed=seed, synergy_weight=synergy_weight, init=None if init is None else str(init),
+    record = dict(steps=len(history), resumed_from=start, seed=seed, synergy_weight=synergy_weight, init=_recorded_path(init, out_dir),
                   batch_size=batch_size, plain=plain, lr=lr, train_seconds=round(earlier + time.perf_counter() - began, 1), history=history)
     return signals.eval(), record
 
