@@ -399,7 +399,8 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
                 cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
     checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
-    `stage_examples`' (video and picture steps apart)."""
+    `stage_examples`' (video and picture steps apart). The record's `seconds` count every call that trained the stage (each checkpoint
+    keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
     precision = precision or STAGES.get(stage, {}).get("precision", "fp32")
     if precision not in PRECISIONS: raise VitronError(f"precision {precision!r}: choose one of {PRECISIONS}")
@@ -409,10 +410,10 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     model.to(accelerator.device)
     optimizer = torch.optim.AdamW(params, lr=STAGES[stage]["lr"], weight_decay=0.0)
     path = Path(out_dir) / f"stage{stage}.safetensors"
-    start = 0
+    start, earlier = 0, 0.0
     if resume and path.is_file():
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", optimizer)
-        model.load_state_dict(tensors, strict=False); start = meta["step"]
+        model.load_state_dict(tensors, strict=False); start, earlier = meta["step"], float(meta.get("train_seconds", 0.0))
     trainable, optimizer = accelerator.prepare(_StageLoss(model), optimizer)
     set_seed(seed + start + 1_000_003 * rank)       # each process its own dropout stream; process 0 as in a 1-process run
     model.train(); model.clip.eval()
@@ -430,13 +431,14 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             if accelerator.is_main_process:
-                save_checkpoint(path, trained_state(model), optimizer, step + 1, f"vitron-stage{stage}", config=model.config.to_dict())
+                save_checkpoint(path, trained_state(model), optimizer, step + 1, f"vitron-stage{stage}", config=model.config.to_dict(),
+                                train_seconds=round(earlier + time.time() - t0, 1))
             accelerator.wait_for_everyone()
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
     model.eval()
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
-                seconds=round(seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
+                seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
