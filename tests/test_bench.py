@@ -152,23 +152,16 @@ def test_cli_bench_table_needs_the_committed_model(tmp_path, monkeypatch):
     code, _, err = run("bench", "--table", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "bench"))
     assert code == 2 and "re-measures the committed model" in err and not (tmp_path / "bench").exists()
 
-def test_thread_speedup_times_each_thread_count_and_restores_torch_threads():
-    "One stage-2 step per thread count, on the committed encoder and LLM; torch's thread count is what it was before."
+def test_step_speedup_times_each_arm_restores_torch_threads_and_counts_real_tokens():
+    "The stage-2 step with 1 and 2 threads, padded and packed, on the committed encoder and LLM; packing never computes more positions."
     from vitron_nb.model import build_model
-    from vitron_nb.bench import thread_speedup
+    from vitron_nb.bench import step_speedup
     from vitron_nb.core import VitronError
     import torch
     before = torch.get_num_threads()
-    r = thread_speedup(build_model(None), counts=(1, 2), peak=1e11)
-    assert torch.get_num_threads() == before and r["stage"] == "2" and set(r["step_seconds"]) == set(r["speedup"]) == {"1", "2"}
-    assert r["speedup"]["1"] == 1.0 and all(s > 0 for s in r["step_seconds"].values())
-    with pytest.raises(VitronError, match="at least 1"): thread_speedup(None, counts=(1, 0))
-
-def test_packing_speedup_times_padded_and_packed_steps_and_counts_real_tokens():
-    "The stage-2 step both ways on the committed encoder and LLM; packing never computes more positions than padding."
-    from vitron_nb.model import build_model
-    from vitron_nb.bench import packing_speedup
-    r = packing_speedup(build_model(None), repeats=1, batches=3, peak=1e11)
-    assert set(r["step_seconds"]) == {"padded", "packed"} and all(s > 0 for s in r["step_seconds"].values())
-    assert r["speedup"] == r["step_seconds"]["padded"] / r["step_seconds"]["packed"]
+    r = step_speedup(build_model(None), threads=(1, 2), repeats=1, batches=3)
+    arms = ["1 thread, padded", "1 thread, packed", "2 threads, padded", "2 threads, packed"]
+    assert torch.get_num_threads() == before and r["stage"] == "2" and list(r["step_seconds"]) == list(r["speedup"]) == arms
+    assert r["speedup"]["1 thread, padded"] == 1.0 and all(s > 0 for s in r["step_seconds"].values())
     assert 0 < r["fill"]["padded"] <= r["fill"]["packed"] <= 1
+    with pytest.raises(VitronError, match="at least 1"): step_speedup(None, threads=(1, 0))

@@ -12,11 +12,11 @@ from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
 __all__ = ['FLOORS', 'RECORD_FILES', 'RESULT_PARTS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency',
-           'stage_step_benchmark', 'thread_speedup', 'packing_speedup', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark',
-           'cpu_name', 'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records',
-           'results_rows', 'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results',
-           'modes_table', 'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown',
-           'show_results', 'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
+           'stage_step_benchmark', 'step_speedup', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'cpu_name',
+           'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records', 'results_rows',
+           'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results', 'modes_table',
+           'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown', 'show_results',
+           'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
 
 # %% ../nbs/15_bench.ipynb #3d807593
 def matmul_flops(size: int = 1024, repeats: int = 20, device=None) -> float:
@@ -86,35 +86,40 @@ def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 
     return dict(stage=stage, batch_size=batch_size, step_seconds=seconds, examples_per_second=batch_size / seconds,
                 tokens_per_second=per_second, llm_parameters=n_llm, mfu=6 * n_llm * per_second / peak)
 
-def thread_speedup(model, stage: str = "2", counts=None, peak: float | None = None) -> dict:
-    """`stage`'s training step with each torch thread count of `counts` (default: 1 and this machine's cores, at most 2) in this process,
-    in turn: each count's step seconds and its speed-up over the first count's. Torch's thread count is restored after."""
+def step_speedup(model, stage: str = "2", threads=None, repeats: int = 12, batch_size: int = 8, batches: int = 20) -> dict:
+    """`stage`'s training step as `train_stage` takes it, with each torch thread count of `threads` (default: 1 and this machine's
+    cores, at most 2), padded and packed (`llm.pack_rows`): the arms take turns on each of `repeats` batches (after one round of
+    warm-up), so a shared machine's drift falls on all of them. Each arm's median step seconds and its speed-up over the first
+    (one thread, padded: how the committed model was trained); and the share of the positions the LLM computes that are real
+    tokens, padded and packed, over `batches` of the stage's examples. Torch's thread count is restored after."""
     import os
-    counts = tuple(counts or sorted({1, min(2, os.cpu_count() or 1)}))
-    if any(not isinstance(n, int) or n < 1 for n in counts):
-        raise VitronError(f"thread_speedup: counts must be whole numbers of threads, at least 1; got {counts}")
-    before, seconds = torch.get_num_threads(), {}
-    try:
-        for n in counts:
-            torch.set_num_threads(n)
-            seconds[str(n)] = stage_step_benchmark(model, stage, peak=peak)["step_seconds"]
-    finally: torch.set_num_threads(before)
-    first = seconds[str(counts[0])]
-    return dict(stage=stage, step_seconds=seconds, speedup={n: first / s for n, s in seconds.items()})
-
-def packing_speedup(model, stage: str = "2", batch_size: int = 8, repeats: int = 4, batches: int = 20, peak: float | None = None) -> dict:
-    """`stage`'s training step padded and packed (`llm.pack_rows`), one after the other in this process: each one's step seconds, the
-    speed-up, and the share of the positions the LLM computes that are real tokens, each way, over `batches` of the stage's examples."""
     from vitron_nb.llm import pack_rows
-    from vitron_nb.model import stage_examples, encode_batch
-    seconds = {way: stage_step_benchmark(model, stage, batch_size, repeats, peak, packed=way == "packed")["step_seconds"] for way in ("padded", "packed")}
+    from vitron_nb.model import prepare_stage, stage_examples, stage_texts, encode_batch, _StageLoss
+    threads = tuple(threads or sorted({1, min(2, os.cpu_count() or 1)}))
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in threads):
+        raise VitronError(f"step_speedup: thread counts must be whole numbers, at least 1; got {threads}")
+    optimizer = torch.optim.AdamW(prepare_stage(model, stage), lr=1e-6)
+    arms = {f"{n} thread{'s' * (n > 1)}, {way}": (n, _StageLoss(model, packed=way == "packed")) for n in threads for way in ("padded", "packed")}
+    times, before = {name: [] for name in arms}, torch.get_num_threads()
+    model.train(); model.clip.eval()
+    try:
+        for i in range(repeats + 1):
+            for name, (n, loss_of) in arms.items():
+                torch.set_num_threads(n)
+                start = time.perf_counter()
+                loss, _ = loss_of(stage_examples(stage, i, batch_size, model.config, seed=12345), stage_texts(stage, i, seed=12345))
+                optimizer.zero_grad(); loss.backward(); optimizer.step()
+                if i: times[name].append(time.perf_counter() - start)
+    finally: torch.set_num_threads(before); model.eval()
+    seconds = {name: float(np.median(t)) for name, t in times.items()}
+    first = next(iter(seconds.values()))
     real = positions = packed_positions = 0
     with torch.no_grad():
         for i in range(batches):
             mask = encode_batch(model, stage_examples(stage, 10 ** 6 + i, batch_size, model.config, seed=12345))["attention_mask"]
             real, positions = real + int(mask.sum()), positions + mask.numel()
             packed_positions += pack_rows({"attention_mask": mask, "input_ids": mask})["input_ids"].numel()
-    return dict(stage=stage, step_seconds=seconds, speedup=seconds["padded"] / seconds["packed"],
+    return dict(stage=stage, step_seconds=seconds, speedup={name: first / s for name, s in seconds.items()},
                 fill=dict(padded=real / positions, packed=real / packed_positions))
 
 # %% ../nbs/15_bench.ipynb #8eb21f0e
@@ -132,8 +137,8 @@ def maxrss_mb(ru_maxrss: int) -> float:
 def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
     """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task (with `answer`'s prompt-lookup
     drafts, and one token per pass as `answer_latency_plain`, on the same examples, and how many of their answers were identical),
-    each stage's step, the stage-2 step at each of `batch_sizes`, with one thread and two (`thread_speedup`), and padded against packed
-    (`packing_speedup`); then the run's peak
+    each stage's step, the stage-2 step at each of `batch_sizes`, and with one thread and two, padded and packed (`step_speedup`); then
+    the run's peak
     memory (`peak_mb`) and torch's thread count."""
     from vitron_nb.llm import load_llm
     config = config or VitronConfig()
@@ -155,8 +160,7 @@ def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_
         done = out["stages"]["2"]
         out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
                                  for b in batch_sizes]
-        out["stage2_threads"] = thread_speedup(model, "2", peak=peak)
-        out["stage2_packing"] = packing_speedup(model, "2", peak=peak)
+        out["stage2_speedup"] = step_speedup(model, "2")
     out["matmul_gflops_after"] = matmul_flops() / 1e9       # the reference again: how much the machine's load moved
     out["peak_mb"], out["threads"], out["cpu"] = peak_memory_mb(), torch.get_num_threads(), cpu_name()
     return out
@@ -182,15 +186,14 @@ def benchmark_table(result: dict) -> str:
     if result.get("stage2_batches"):
         rows.append("| stage 2 training step by batch size | " + ", ".join(
             f"batch {r['batch_size']}: {r['examples_per_second']:.1f}" for r in result["stage2_batches"]) + " examples/s |")
-    if result.get("stage2_threads"):
+    if result.get("stage2_threads"):         # records before `step_speedup`
         t = result["stage2_threads"]
         rows.append(f"| stage {t['stage']} training step by torch threads | " + ", ".join(
             f"{n}: {1000 * s:.0f} ms ({t['speedup'][n]:.2f}x)" for n, s in t["step_seconds"].items()) + " |")
-    if result.get("stage2_packing"):
-        p = result["stage2_packing"]
-        rows.append(f"| stage {p['stage']} training step, padded / packed | {1000 * p['step_seconds']['padded']:.0f} ms / "
-                    f"{1000 * p['step_seconds']['packed']:.0f} ms ({p['speedup']:.2f}x); real tokens {p['fill']['padded']:.0%} / "
-                    f"{p['fill']['packed']:.0%} of the positions |")
+    if result.get("stage2_speedup"):
+        p = result["stage2_speedup"]
+        rows += [f"| stage {p['stage']} training step, {name} | {1000 * s:.0f} ms ({p['speedup'][name]:.2f}x) |" for name, s in p["step_seconds"].items()]
+        rows.append(f"| stage {p['stage']} positions holding real tokens, padded / packed | {p['fill']['padded']:.0%} / {p['fill']['packed']:.0%} |")
     plain = result.get("answer_latency_plain", {})
     for task, r in result.get("answer_latency", {}).items():
         one = f" (one token per pass: p50 {1000 * plain[task]['p50']:.0f} ms)" if task in plain else ""
