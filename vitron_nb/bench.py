@@ -69,15 +69,11 @@ def latency(fn, items, warmup: int = 2) -> dict:
 def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 4, peak: float | None = None, packed: bool = True) -> dict:
     """One alignment stage's training step as `train_stage` takes it (its examples and text dialogues, packed unless `packed=False`) on
     fresh train examples: examples/s, tokens/s (real tokens, padding not counted), and MFU (6 x LLM parameters x tokens)."""
-    from vitron_nb.model import prepare_stage, stage_examples, stage_texts, _StageLoss
-    params = prepare_stage(model, stage)
-    optimizer = torch.optim.AdamW(params, lr=1e-6)
+    from vitron_nb.model import prepare_stage, _StageLoss
+    optimizer = torch.optim.AdamW(prepare_stage(model, stage), lr=1e-6)
     loss_of = _StageLoss(model, packed=packed)
     n_llm, tokens, index = sum(p.numel() for p in model.llm.parameters()), [], iter(range(10 ** 6))
-    def step():
-        i = next(index)
-        loss, n = loss_of(stage_examples(stage, i, batch_size, model.config, seed=12345), stage_texts(stage, i, seed=12345))
-        optimizer.zero_grad(); loss.backward(); optimizer.step(); tokens.append(int(n))
+    step = lambda: tokens.append(_train_step(model, loss_of, optimizer, stage, next(index), batch_size))
     model.train(); model.clip.eval()
     seconds = float(np.median(timed(step, repeats)))
     model.eval()
@@ -86,6 +82,13 @@ def stage_step_benchmark(model, stage: str, batch_size: int = 8, repeats: int = 
     return dict(stage=stage, batch_size=batch_size, step_seconds=seconds, examples_per_second=batch_size / seconds,
                 tokens_per_second=per_second, llm_parameters=n_llm, mfu=6 * n_llm * per_second / peak)
 
+def _train_step(model, loss_of, optimizer, stage: str, index: int, batch_size: int) -> int:
+    "One benchmark training step of `stage` on its `index`-th batch (examples and text dialogues, a fixed seed): the real tokens it read."
+    from vitron_nb.model import stage_examples, stage_texts
+    loss, n = loss_of(stage_examples(stage, index, batch_size, model.config, seed=12345), stage_texts(stage, index, seed=12345))
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    return int(n)
+
 def step_speedup(model, stage: str = "2", threads=None, repeats: int = 12, batch_size: int = 8, batches: int = 20) -> dict:
     """`stage`'s training step as `train_stage` takes it, with each torch thread count of `threads` (default: 1 and this machine's
     cores, at most 2), padded and packed (`llm.pack_rows`): the arms take turns on each of `repeats` batches (after one round of
@@ -93,8 +96,8 @@ def step_speedup(model, stage: str = "2", threads=None, repeats: int = 12, batch
     (one thread, padded: how the committed model was trained); and the share of the positions the LLM computes that are real
     tokens, padded and packed, over `batches` of the stage's examples. Torch's thread count is restored after."""
     import os
-    from vitron_nb.llm import pack_rows
-    from vitron_nb.model import prepare_stage, stage_examples, stage_texts, encode_batch, _StageLoss
+    from vitron_nb.llm import pack_plan
+    from vitron_nb.model import prepare_stage, stage_examples, encode_batch, _StageLoss
     threads = tuple(threads or sorted({1, min(2, os.cpu_count() or 1)}))
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in threads):
         raise VitronError(f"step_speedup: thread counts must be whole numbers, at least 1; got {threads}")
@@ -107,8 +110,7 @@ def step_speedup(model, stage: str = "2", threads=None, repeats: int = 12, batch
             for name, (n, loss_of) in arms.items():
                 torch.set_num_threads(n)
                 start = time.perf_counter()
-                loss, _ = loss_of(stage_examples(stage, i, batch_size, model.config, seed=12345), stage_texts(stage, i, seed=12345))
-                optimizer.zero_grad(); loss.backward(); optimizer.step()
+                _train_step(model, loss_of, optimizer, stage, i, batch_size)
                 if i: times[name].append(time.perf_counter() - start)
     finally: torch.set_num_threads(before); model.eval()
     seconds = {name: float(np.median(t)) for name, t in times.items()}
@@ -116,9 +118,10 @@ def step_speedup(model, stage: str = "2", threads=None, repeats: int = 12, batch
     real = positions = packed_positions = 0
     with torch.no_grad():
         for i in range(batches):
-            mask = encode_batch(model, stage_examples(stage, 10 ** 6 + i, batch_size, model.config, seed=12345))["attention_mask"]
-            real, positions = real + int(mask.sum()), positions + mask.numel()
-            packed_positions += pack_rows({"attention_mask": mask, "input_ids": mask})["input_ids"].numel()
+            lengths = encode_batch(model, stage_examples(stage, 10 ** 6 + i, batch_size, model.config, seed=12345))["attention_mask"].sum(1).tolist()
+            rows = pack_plan(lengths)
+            real, positions = real + sum(lengths), positions + len(lengths) * max(lengths)
+            packed_positions += len(rows) * max(sum(lengths[j] for j in row) for row in rows)
     return dict(stage=stage, step_seconds=seconds, speedup={name: first / s for name, s in seconds.items()},
                 fill=dict(padded=real / positions, packed=real / packed_positions))
 

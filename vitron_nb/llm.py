@@ -182,7 +182,7 @@ def pack_plan(lengths: list[int], width: int | None = None) -> list[list[int]]:
     "Which sequences share each packed row: first fit, longest first, into rows of at most `width` positions (default: the longest)."
     longest = max(lengths)
     width = longest if width is None else width
-    if width < longest: raise VitronError(f"pack_rows: width {width} is shorter than the longest row ({longest} positions)")
+    if width < longest: raise VitronError(f"pack_plan: width {width} is shorter than the longest row ({longest} positions)")
     packed, fill = [], []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         row = next((k for k, used in enumerate(fill) if used + lengths[i] <= width), None)
