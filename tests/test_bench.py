@@ -165,3 +165,12 @@ def test_step_speedup_times_each_arm_restores_torch_threads_and_counts_real_toke
     assert r["speedup"]["1 thread, padded"] == 1.0 and all(s > 0 for s in r["step_seconds"].values())
     assert 0 < r["fill"]["padded"] <= r["fill"]["packed"] <= 1
     with pytest.raises(VitronError, match="at least 1"): step_speedup(None, threads=(1, 0))
+
+def test_take_turns_times_every_arm_in_each_round_and_packing_fill_counts_positions():
+    "Each arm runs once a round (one warm-up round, untimed); packing_fill counts the positions padded and packed rows compute."
+    from vitron_nb.bench import take_turns, packing_fill
+    calls = []
+    seconds = take_turns({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, repeats=2)
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)] and set(seconds) == {"a", "b"}
+    fill = packing_fill([[4, 2, 2], [3, 3]])        # padded: 3 x 4 + 2 x 3 = 18 positions; packed: [4], [2, 2] and [3], [3]: 8 + 6 = 14
+    assert fill == pytest.approx(dict(padded=14 / 18, packed=14 / 14))

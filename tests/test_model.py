@@ -160,3 +160,18 @@ def test_packed_training_loss_and_gradients_equal_the_padded_ones(model):
     assert len(grads_padded) == len(grads_packed)
     for a, b in zip(grads_padded, grads_packed): assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
     model.zero_grad()
+
+def test_unpack_rows_puts_each_packed_sequence_back_in_its_row(model):
+    "The hidden states of a packed stage-2 batch, unpacked, are the padded batch's at every real position, and zero at the padding."
+    from vitron_nb.llm import pack_rows, unpack_rows
+    from vitron_nb.model import stage_examples
+    batch = encode_batch(model, stage_examples("2", 3, 6, model.config))
+    mask = batch["attention_mask"]
+    with torch.no_grad():
+        padded = model.llm(**batch, output_hidden_states=True).hidden_states[-1]
+        width = 2 * mask.shape[1]                                                 # rows twice as long: something must share one
+        packed = model.llm(**pack_rows(batch, width), output_hidden_states=True).hidden_states[-1]
+    assert packed.shape[0] < padded.shape[0]
+    back = unpack_rows(packed, mask, width)
+    assert back.shape == padded.shape and torch.allclose(back[mask.bool()], padded[mask.bool()], atol=1e-4)
+    assert back[~mask.bool()].abs().sum() == 0

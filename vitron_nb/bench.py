@@ -12,11 +12,12 @@ from .core import VitronConfig, VitronError, pick_device
 
 # %% auto #0
 __all__ = ['FLOORS', 'RECORD_FILES', 'RESULT_PARTS', 'matmul_flops', 'timed', 'llm_step_benchmark', 'latency',
-           'stage_step_benchmark', 'step_speedup', 'peak_memory_mb', 'maxrss_mb', 'run_benchmark', 'cpu_name',
-           'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table', 'committed_records', 'results_rows',
-           'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency', 'measure_results', 'modes_table',
-           'synergy_comparison_table', 'latency_table', 'growth_table', 'results_markdown', 'show_results',
-           'show_costs', 'results_notebook', 'write_notebook', 'write_results_notebook']
+           'stage_step_benchmark', 'take_turns', 'packing_fill', 'step_speedup', 'peak_memory_mb', 'maxrss_mb',
+           'run_benchmark', 'cpu_name', 'benchmark_table', 'notebook_cost', 'notebook_costs', 'notebook_table',
+           'committed_records', 'results_rows', 'results_table', 'added_memory_mb', 'cost_growth', 'chat_latency',
+           'measure_results', 'modes_table', 'synergy_comparison_table', 'latency_table', 'growth_table',
+           'results_markdown', 'show_results', 'show_costs', 'results_notebook', 'write_notebook',
+           'write_results_notebook']
 
 # %% ../nbs/15_bench.ipynb #3d807593
 def matmul_flops(size: int = 1024, repeats: int = 20, device=None) -> float:
@@ -89,41 +90,52 @@ def _train_step(model, loss_of, optimizer, stage: str, index: int, batch_size: i
     optimizer.zero_grad(); loss.backward(); optimizer.step()
     return int(n)
 
+def take_turns(arms: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each arm (name -> a function of the round's index), the arms taking turns in every round: one round of warm-up,
+    then `repeats` timed, so a shared machine's drift falls on all of them alike."""
+    times = {name: [] for name in arms}
+    for i in range(repeats + 1):
+        for name, run in arms.items():
+            start = time.perf_counter(); run(i)
+            if i: times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+def packing_fill(batches_lengths) -> dict[str, float]:
+    "The share of the positions the LLM computes that are real tokens, over batches (each a list of its sequences' lengths), right-padded and packed (`llm.pack_plan`)."
+    from vitron_nb.llm import pack_plan
+    real = positions = packed_positions = 0
+    for lengths in batches_lengths:
+        rows = pack_plan(lengths)
+        real, positions = real + sum(lengths), positions + len(lengths) * max(lengths)
+        packed_positions += len(rows) * max(sum(lengths[j] for j in row) for row in rows)
+    return dict(padded=real / positions, packed=real / packed_positions)
+
 def step_speedup(model, stage: str = "2", threads=None, repeats: int = 12, batch_size: int = 8, batches: int = 20) -> dict:
     """`stage`'s training step as `train_stage` takes it, with each torch thread count of `threads` (default: 1 and this machine's
     cores, at most 2), padded and packed (`llm.pack_rows`): the arms take turns on each of `repeats` batches (after one round of
     warm-up), so a shared machine's drift falls on all of them. Each arm's median step seconds and its speed-up over the first
     (one thread, padded: how the committed model was trained); and the share of the positions the LLM computes that are real
-    tokens, padded and packed, over `batches` of the stage's examples. Torch's thread count is restored after."""
+    tokens, padded and packed, over `batches` of the stage's examples (`packing_fill`). Torch's thread count is restored after."""
     import os
-    from vitron_nb.llm import pack_plan
     from vitron_nb.model import prepare_stage, stage_examples, encode_batch, _StageLoss
     threads = tuple(threads or sorted({1, min(2, os.cpu_count() or 1)}))
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in threads):
         raise VitronError(f"step_speedup: thread counts must be whole numbers, at least 1; got {threads}")
     optimizer = torch.optim.AdamW(prepare_stage(model, stage), lr=1e-6)
-    arms = {f"{n} thread{'s' * (n > 1)}, {way}": (n, _StageLoss(model, packed=way == "packed")) for n in threads for way in ("padded", "packed")}
-    times, before = {name: [] for name in arms}, torch.get_num_threads()
+    def arm(n: int, loss_of):
+        def run(i: int):
+            torch.set_num_threads(n); _train_step(model, loss_of, optimizer, stage, i, batch_size)
+        return run
+    arms = {f"{n} thread{'s' * (n > 1)}, {way}": arm(n, _StageLoss(model, packed=way == "packed")) for n in threads for way in ("padded", "packed")}
+    before = torch.get_num_threads()
     model.train(); model.clip.eval()
-    try:
-        for i in range(repeats + 1):
-            for name, (n, loss_of) in arms.items():
-                torch.set_num_threads(n)
-                start = time.perf_counter()
-                _train_step(model, loss_of, optimizer, stage, i, batch_size)
-                if i: times[name].append(time.perf_counter() - start)
+    try: seconds = take_turns(arms, repeats)
     finally: torch.set_num_threads(before); model.eval()
-    seconds = {name: float(np.median(t)) for name, t in times.items()}
     first = next(iter(seconds.values()))
-    real = positions = packed_positions = 0
     with torch.no_grad():
-        for i in range(batches):
-            lengths = encode_batch(model, stage_examples(stage, 10 ** 6 + i, batch_size, model.config, seed=12345))["attention_mask"].sum(1).tolist()
-            rows = pack_plan(lengths)
-            real, positions = real + sum(lengths), positions + len(lengths) * max(lengths)
-            packed_positions += len(rows) * max(sum(lengths[j] for j in row) for row in rows)
-    return dict(stage=stage, step_seconds=seconds, speedup={name: first / s for name, s in seconds.items()},
-                fill=dict(padded=real / positions, packed=real / packed_positions))
+        fill = packing_fill(encode_batch(model, stage_examples(stage, 10 ** 6 + i, batch_size, model.config, seed=12345))["attention_mask"].sum(1).tolist()
+                            for i in range(batches))
+    return dict(stage=stage, step_seconds=seconds, speedup={name: first / s for name, s in seconds.items()}, fill=fill)
 
 # %% ../nbs/15_bench.ipynb #8eb21f0e
 def peak_memory_mb() -> float:
@@ -140,9 +152,9 @@ def maxrss_mb(ru_maxrss: int) -> float:
 def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_folder=None, batch_sizes=(4, 8, 16)) -> dict:
     """Stage-0 LLM step MFU, and for a trained model folder: answer latency per understanding task (with `answer`'s prompt-lookup
     drafts, and one token per pass as `answer_latency_plain`, on the same examples, and how many of their answers were identical),
-    each stage's step, the stage-2 step at each of `batch_sizes`, and with one thread and two, padded and packed (`step_speedup`); then
-    the run's peak
-    memory (`peak_mb`) and torch's thread count."""
+    each stage's step, the stage-2 step at each of `batch_sizes`, and with one thread and two, padded and packed (`step_speedup`), and
+    stage 1.3's step padded and packed, in fp32 and bf16 (`signals.signal_step_speedup`, against the committed specialists); then the
+    run's peak memory (`peak_mb`) and torch's thread count."""
     from vitron_nb.llm import load_llm
     config = config or VitronConfig()
     peak = matmul_flops()
@@ -164,6 +176,8 @@ def run_benchmark(config: VitronConfig | None = None, n_latency: int = 8, model_
         out["stage2_batches"] = [done if b == done["batch_size"] else stage_step_benchmark(model, "2", batch_size=b, peak=peak)
                                  for b in batch_sizes]
         out["stage2_speedup"] = step_speedup(model, "2")
+        from vitron_nb.signals import _specialists, signal_step_speedup
+        out["signal_speedup"] = signal_step_speedup(_specialists(model=model))
     out["matmul_gflops_after"] = matmul_flops() / 1e9       # the reference again: how much the machine's load moved
     out["peak_mb"], out["threads"], out["cpu"] = peak_memory_mb(), torch.get_num_threads(), cpu_name()
     return out
@@ -193,10 +207,11 @@ def benchmark_table(result: dict) -> str:
         t = result["stage2_threads"]
         rows.append(f"| stage {t['stage']} training step by torch threads | " + ", ".join(
             f"{n}: {1000 * s:.0f} ms ({t['speedup'][n]:.2f}x)" for n, s in t["step_seconds"].items()) + " |")
-    if result.get("stage2_speedup"):
-        p = result["stage2_speedup"]
-        rows += [f"| stage {p['stage']} training step, {name} | {1000 * s:.0f} ms ({p['speedup'][name]:.2f}x) |" for name, s in p["step_seconds"].items()]
-        rows.append(f"| stage {p['stage']} positions holding real tokens, padded / packed | {p['fill']['padded']:.0%} / {p['fill']['packed']:.0%} |")
+    for key, stage in (("stage2_speedup", "2"), ("signal_speedup", "1.3")):
+        if not result.get(key): continue
+        p = result[key]
+        rows += [f"| stage {stage} training step, {name} | {1000 * s:.0f} ms ({p['speedup'][name]:.2f}x) |" for name, s in p["step_seconds"].items()]
+        rows.append(f"| stage {stage} positions holding real tokens, padded / packed | {p['fill']['padded']:.0%} / {p['fill']['packed']:.0%} |")
     plain = result.get("answer_latency_plain", {})
     for task, r in result.get("answer_latency", {}).items():
         one = f" (one token per pass: p50 {1000 * plain[task]['p50']:.0f} ms)" if task in plain else ""

@@ -20,8 +20,8 @@ from .metrics import parse_box
 # %% auto #0
 __all__ = ['VICUNA_7B_PARAMETERS', 'MEDIA_KEYS', 'LORA_TARGETS', 'MEDIA_PREFIX', 'SCENE_PROMPTS', 'CORPUS_KINDS', 'LLM_PATH',
            'LLM_FIELDS', 'default_tokenizer', 'llama_config', 'build_llm', 'count_parameters', 'parameter_table',
-           'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows', 'add_lora',
-           'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus', 'encode_dialogues',
+           'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows', 'unpack_rows',
+           'add_lora', 'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus', 'encode_dialogues',
            'token_stream', 'stream_batch', 'dialogue_loss', 'unigram_baseline', 'parse_call', 'call_accuracy',
            'save_llm_checkpoint', 'load_llm_checkpoint', 'learning_rate', 'dialogues_needed', 'pretrain_llm',
            'measure_precision', 'load_llm', 'evaluate_llm', 'export_llm']
@@ -215,6 +215,20 @@ def pack_rows(batch: dict, width: int | None = None) -> dict:
             positions[r, start:start + n] = torch.arange(n); start += n
         positions[r, start:] = torch.arange(size - start)   # the tail pads: a sequence of their own, never scored
     return out | {"position_ids": positions, "use_cache": False}
+
+def unpack_rows(values: torch.Tensor, attention_mask: torch.Tensor, width: int | None = None) -> torch.Tensor:
+    """The inverse of `pack_rows` for what the LLM computes on packed rows (R x S x ..., e.g. hidden states or logits): each sequence
+    put back in its own row of the right-padded batch that `attention_mask` (B x T) describes, with zeros at the padding."""
+    mask = torch.as_tensor(attention_mask)
+    lengths = mask.sum(1).tolist()
+    rows = pack_plan(lengths, width)
+    if values.shape[0] != len(rows): raise VitronError(f"unpack_rows: got {values.shape[0]} packed rows, the attention_mask packs into {len(rows)}")
+    out = values.new_zeros(mask.shape[0], mask.shape[1], *values.shape[2:])
+    for r, members in enumerate(rows):
+        start = 0
+        for i in members:
+            out[i, :lengths[i]] = values[r, start:start + lengths[i]]; start += lengths[i]
+    return out
 
 # %% ../nbs/12_llm.ipynb #fe127b29
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -19,15 +19,15 @@ __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', '
            'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'LLM_SIDE_BUDGET_MINUTES', 'specialist_widths',
            'reverse_gradient', 'Discriminator', 'signal_rows', 'Signals', 'signal_ids', 'install_rows', 'take_rows',
            'signal_answer', 'signal_states', 'segmentation_target', 'generation_request', 'generation_target',
-           'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'save_signals', 'load_signals',
-           'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode', 'message_ablation', 'synergy_views',
-           'show_synergy', 'signal_recipe', 'ablation_table', 'synergy_table', 'show_modes', 'headline_signals',
-           'llm_side_minutes']
+           'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'signal_step_speedup', 'save_signals',
+           'load_signals', 'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode', 'message_ablation',
+           'synergy_views', 'show_synergy', 'signal_recipe', 'ablation_table', 'synergy_table', 'show_modes',
+           'headline_signals', 'llm_side_minutes']
 
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
 PLAIN_TASKS: tuple = ("image_qa", "rec", "caption")   # answers with no call: they teach the model not to emit signal tokens after a plain reply
-SIGNAL_SETTINGS: dict = dict(steps=600, batch_size=12, plain=2, lr=1e-3, synergy_steps=300, synergy_weight=0.5)   # `vitron train --only signals`
+SIGNAL_SETTINGS: dict = dict(steps=600, batch_size=12, plain=2, lr=1e-3, synergy_steps=300, synergy_weight=0.5, precision="fp32")   # `vitron train --only signals`
 DENOISE_WEIGHT: float = 100.0   # the min-SNR v-loss is ~0.005 at these sizes: weighted to sit beside the other losses (~0.5)
 SIGNALS_PATH: Path = DATA_SAMPLES / "signals" / "signals.safetensors"
 
@@ -127,24 +127,32 @@ def signal_answer(ex, n_signal: int | None = None) -> str:
     return text.replace(" " + signal_tokens(1)[0], signal_tokens(1)[0], 1)
 
 # %% ../nbs/26_signals.ipynb #0ff334e2
-def signal_states(model, examples: list, answers: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def signal_states(model, examples: list, answers: list[str], packed: bool = True,
+                  precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Teacher-forced pass of `answers` to `examples`: (next-token loss over the assistant's tokens, the signal rows (C, n + 1, d_llm) of the C
     answers whose call has words and all n signal tokens: the signal tokens' last hidden states, then the mean last hidden state over the
-    words between `<Instruction>` and `</Instruction>`; the indices of those answers)."""
+    words between `<Instruction>` and `</Instruction>`; the indices of those answers). The LLM reads the batch packed (`llm.pack_rows`; the
+    hidden states are put back in their rows with `unpack_rows`) unless `packed=False`, under bfloat16 autocast when `precision='bf16'`;
+    the loss and the rows come back in float32."""
     from vitron_nb.model import encode_batch
+    from vitron_nb.llm import pack_rows, unpack_rows
+    if precision not in ("fp32", "bf16"): raise VitronError(f"signal_states: precision must be 'fp32' or 'bf16', got {precision!r}")
     n = model.config.n_signal
     batch = encode_batch(model, examples, answers)
-    out = model.llm(**batch, output_hidden_states=True)
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = model.llm(**(pack_rows(batch) if packed else batch), output_hidden_states=True)
+    hidden = out.hidden_states[-1].float()
+    if packed: hidden = unpack_rows(hidden, batch["attention_mask"])
     ids = torch.tensor(signal_ids(model.tokenizer, n), device=model.device)
     opening, closing = model.tokenizer.convert_tokens_to_ids(["<Instruction>", "</Instruction>"])
-    labels, hidden = batch["labels"], out.hidden_states[-1]
+    labels = batch["labels"]
     rows, states = [], []
     for i in range(len(examples)):
         found, starts, ends = torch.isin(labels[i], ids), (labels[i] == opening).nonzero()[:, 0], (labels[i] == closing).nonzero()[:, 0]
         if int(found.sum()) != n or len(starts) != 1 or len(ends) != 1 or ends[0] <= starts[0] + 1: continue
         rows.append(i); states.append(torch.cat([hidden[i][found], hidden[i][starts[0] + 1:ends[0]].mean(0, keepdim=True)]))
     states = torch.stack(states) if states else hidden.new_zeros(0, signal_rows(model.config), hidden.shape[-1])
-    return out.loss, states, torch.tensor(rows, dtype=torch.long)
+    return out.loss.float(), states, torch.tensor(rows, dtype=torch.long)
 
 # %% ../nbs/26_signals.ipynb #d08c2524
 def segmentation_target(clip, calls) -> torch.Tensor:
@@ -212,14 +220,16 @@ def _first_picture(ex) -> tuple[np.ndarray, np.ndarray]:
     "The picture a segmentation call runs on and its true mask: the image, or a video's first frame."
     return (ex.image, ex.answer.mask) if ex.image is not None else (ex.video[0], ex.answer.masks[0])
 
-def signal_loss(parts_of: dict, signals: Signals, examples: list, step: int = 0, seed: int = 0, synergy_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+def signal_loss(parts_of: dict, signals: Signals, examples: list, step: int = 0, seed: int = 0, synergy_weight: float = 0.0,
+                packed: bool = True, precision: str = "fp32") -> tuple[torch.Tensor, dict]:
     """Stage 1.3's three losses (NLL of the signal tokens with the rest of the answer, L2 to each specialist's own conditioning, the specialist's
-    own loss through it, frozen) plus the synergy term: the discriminator's task loss on v_s through gradient reversal (weight `synergy_weight`)."""
+    own loss through it, frozen) plus the synergy term: the discriminator's task loss on v_s through gradient reversal (weight `synergy_weight`).
+    `packed` and `precision` are how the LLM reads the batch (`signal_states`); the rest runs in float32."""
     from vitron_nb.referring import decode_with_text
     from vitron_nb.segmenter import _embed, mask_loss
     from vitron_nb.generator import diffusion_loss
     model, referring, generator = parts_of["model"], parts_of["referring"], parts_of["generator"]
-    nll, states, rows = signal_states(model, examples, [signal_answer(e) for e in examples])
+    nll, states, rows = signal_states(model, examples, [signal_answer(e) for e in examples], packed, precision)
     called = [examples[i] for i in rows.tolist()]
     if not called: raise VitronError("signal_loss: no example in the batch is a call of the SIGNAL_TASKS")
     v = signals.features(states)
@@ -268,13 +278,16 @@ def _recorded_path(path, out_dir) -> str | None:
 
 def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weight: float = 0.0, init=None, seed: int = 0,
                   batch_size: int | None = None, plain: int | None = None, lr: float | None = None, resume: bool = True,
-                  progress: bool = True, checkpoint_every: int = 50, parts_of: dict | None = None) -> tuple[Signals, dict]:
+                  progress: bool = True, checkpoint_every: int = 50, parts_of: dict | None = None,
+                  precision: str | None = None) -> tuple[Signals, dict]:
     """Train the signal side against the frozen LLM and specialists: stage 1.3 (`synergy_weight` 0) or, from `init` (a saved `Signals`),
-    stage 3 with the synergy module. Checkpoints every `checkpoint_every` steps in `out_dir` and resumes; returns (signals, record)."""
+    stage 3 with the synergy module. The LLM reads each batch packed, in `precision` ('fp32', or 'bf16' autocast; `SIGNAL_SETTINGS`
+    by default). Checkpoints every `checkpoint_every` steps in `out_dir` and resumes; returns (signals, record)."""
     from tqdm.auto import tqdm
     from vitron_nb import core
-    settings = {**SIGNAL_SETTINGS, **{k: v for k, v in dict(steps=steps, batch_size=batch_size, plain=plain, lr=lr).items() if v is not None}}
-    steps, batch_size, plain, lr = settings["steps"], settings["batch_size"], settings["plain"], settings["lr"]
+    settings = {**SIGNAL_SETTINGS, **{k: v for k, v in dict(steps=steps, batch_size=batch_size, plain=plain, lr=lr, precision=precision).items() if v is not None}}
+    steps, batch_size, plain, lr, precision = settings["steps"], settings["batch_size"], settings["plain"], settings["lr"], settings["precision"]
+    if precision not in ("fp32", "bf16"): raise VitronError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if steps < 1 or batch_size < 1 or plain < 0: raise VitronError(f"need steps >= 1, batch_size >= 1, plain >= 0; got {steps}, {batch_size}, {plain}")
     if not (isinstance(synergy_weight, (int, float)) and 0 <= synergy_weight <= 10): raise VitronError(f"synergy_weight must be a number in [0, 10], got {synergy_weight!r}")
     set_seed(seed)
@@ -295,7 +308,8 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc=f"signals (synergy {synergy_weight})", mininterval=5)
     for step in bar:
         for group in optimizer.param_groups: group["lr"] = warmup_cosine(step, steps, lr)
-        loss, readings = signal_loss(parts_of, signals, signal_batch(step, model.config, batch_size, plain, seed), step, seed, synergy_weight)
+        loss, readings = signal_loss(parts_of, signals, signal_batch(step, model.config, batch_size, plain, seed), step, seed, synergy_weight,
+                                     precision=precision)
         optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
         history.append(readings)
         bar.set_postfix(loss=f"{np.mean([sum(v for k, v in h.items() if k != 'discriminator_accuracy') for h in history[-20:]]):.3f}", refresh=False)
@@ -306,8 +320,38 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
     take_rows(model, signals)
     for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
     record = dict(steps=len(history), resumed_from=start, seed=seed, synergy_weight=synergy_weight, init=_recorded_path(init, out_dir),
-                  batch_size=batch_size, plain=plain, lr=lr, train_seconds=round(earlier + time.perf_counter() - began, 1), history=history)
+                  batch_size=batch_size, plain=plain, lr=lr, precision=precision, train_seconds=round(earlier + time.perf_counter() - began, 1),
+                  history=history)
     return signals.eval(), record
+
+# %% ../nbs/26_signals.ipynb #a1c3e5f8
+def signal_step_speedup(parts_of: dict, repeats: int = 8, batches: int = 20, seed: int = 12345) -> dict:
+    """Stage 1.3's training step (`signal_loss`, its backward pass and an optimiser step at learning rate 0, the recipe's batch) four ways:
+    padded or packed, 'fp32' or 'bf16' autocast, taking turns on the same batches (`bench.take_turns`). Each arm's median seconds and its
+    speed-up over the first (padded, fp32: how the committed signal side was trained); and the share of the positions the LLM computes
+    that are real tokens over `batches` batches, padded and packed (`bench.packing_fill`). The model's weights are left as they were."""
+    from vitron_nb.bench import take_turns, packing_fill
+    from vitron_nb.model import encode_batch
+    model = parts_of["model"]
+    signals = Signals(model.config).to(model.device)
+    take_rows(model, signals); install_rows(model, signals)
+    optimizer = torch.optim.AdamW(_trainable(model, signals), lr=0.0, weight_decay=0.0)
+    size, plain = SIGNAL_SETTINGS["batch_size"], SIGNAL_SETTINGS["plain"]
+    def arm(packed: bool, precision: str):
+        def run(i: int):
+            loss, _ = signal_loss(parts_of, signals, signal_batch(i, model.config, size, plain, seed), i, seed, SIGNAL_SETTINGS["synergy_weight"],
+                                  packed=packed, precision=precision)
+            optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
+        return run
+    arms = {f"{way}, {precision}": arm(way == "packed", precision) for precision in ("fp32", "bf16") for way in ("padded", "packed")}
+    try: seconds = take_turns(arms, repeats)
+    finally:
+        for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
+    first = next(iter(seconds.values()))
+    with torch.no_grad():
+        fill = packing_fill(encode_batch(model, ex, [signal_answer(e) for e in ex])["attention_mask"].sum(1).tolist()
+                            for ex in (signal_batch(10 ** 6 + i, model.config, size, plain, seed) for i in range(batches)))
+    return dict(step_seconds=seconds, speedup={name: first / s for name, s in seconds.items()}, fill=fill)
 
 # %% ../nbs/26_signals.ipynb #91c8e1de
 def save_signals(signals: Signals, path=SIGNALS_PATH, record: dict | None = None) -> Path:
@@ -511,16 +555,18 @@ def _summary(record: dict) -> dict:
     return {**{k: v for k, v in record.items() if k != "history"}, "first_20": mean(history[:20]), "last_20": mean(history[-20:])}
 
 def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, progress: bool = True, steps: int | None = None,
-                  synergy_steps: int | None = None, n: int = 100, n_videos: int = 50, n_t2i: int = 200, command: str | None = None) -> dict:
+                  synergy_steps: int | None = None, n: int = 100, n_videos: int = 50, n_t2i: int = 200, command: str | None = None,
+                  precision: str | None = None) -> dict:
     """`vitron train --only signals`: stage 1.3 against the frozen LLM and specialists, then the same stage-3 steps from it twice, with the
     synergy module and without (same batches); each arm saved (float16), reloaded and measured on the test split (`message_ablation`,
-    `synergy_views`). With `export`, both arms' weights (the synergy arm is the one the pipeline loads) and the whole record go to `data_samples/signals/`. Resumes from `out_dir`."""
+    `synergy_views`). `precision` is how the LLM reads each batch (`train_signals`). With `export`, both arms' weights (the synergy arm is the one the pipeline loads) and the whole record go to `data_samples/signals/`. Resumes from `out_dir`."""
     out = Path(out_dir)
     steps = steps or SIGNAL_SETTINGS["steps"]; synergy_steps = synergy_steps or SIGNAL_SETTINGS["synergy_steps"]
     parts_of = _specialists()
     plan = {"stage_1.3": dict(steps=steps, synergy_weight=0.0, init=None, seed=seed),
             "without_synergy": dict(steps=synergy_steps, synergy_weight=0.0, init=out / "stage_1.3" / "signals.safetensors", seed=seed + 1),
             "with_synergy": dict(steps=synergy_steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"], init=out / "stage_1.3" / "signals.safetensors", seed=seed + 1)}
+    for how in plan.values(): how["precision"] = precision
     from vitron_nb.cli import code_commit
     from vitron_nb.model import committed_llm
     command = command or f"signal_recipe(out_dir={str(out_dir)!r}, seed={seed}, export={export})"
