@@ -16,18 +16,18 @@ from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set
 
 # %% auto #0
 __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'SEGMENTATION_MODULES',
-           'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'LLM_SIDE_BUDGET_MINUTES', 'specialist_widths',
-           'reverse_gradient', 'Discriminator', 'signal_rows', 'Signals', 'signal_ids', 'install_rows', 'take_rows',
-           'signal_answer', 'signal_states', 'segmentation_target', 'generation_request', 'generation_target',
-           'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'signal_step_speedup', 'save_signals',
-           'load_signals', 'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode', 'message_ablation',
-           'synergy_views', 'show_synergy', 'signal_recipe', 'ablation_table', 'synergy_table', 'show_modes',
-           'headline_signals', 'llm_side_minutes']
+           'T2I_MORE_PATH', 'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'LLM_SIDE_BUDGET_MINUTES',
+           'specialist_widths', 'reverse_gradient', 'Discriminator', 'signal_rows', 'Signals', 'signal_ids',
+           'install_rows', 'take_rows', 'signal_answer', 'signal_states', 'segmentation_target', 'generation_request',
+           'generation_target', 'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'signal_step_speedup',
+           'save_signals', 'load_signals', 'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode',
+           'message_ablation', 'more_t2i', 'synergy_views', 'show_synergy', 'signal_recipe', 'ablation_table',
+           'synergy_table', 'show_modes', 'headline_signals', 'llm_side_minutes']
 
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
 PLAIN_TASKS: tuple = ("image_qa", "rec", "caption")   # answers with no call: they teach the model not to emit signal tokens after a plain reply
-SIGNAL_SETTINGS: dict = dict(steps=600, batch_size=12, plain=2, lr=1e-3, synergy_steps=300, synergy_weight=0.5, precision="fp32")   # `vitron train --only signals`
+SIGNAL_SETTINGS: dict = dict(steps=600, batch_size=12, plain=2, lr=1e-3, synergy_steps=300, synergy_weight=0.5, precision="bf16")   # `vitron train --only signals` (the committed side trained in "fp32")
 DENOISE_WEIGHT: float = 100.0   # the min-SNR v-loss is ~0.005 at these sizes: weighted to sit beside the other losses (~0.5)
 SIGNALS_PATH: Path = DATA_SAMPLES / "signals" / "signals.safetensors"
 
@@ -449,7 +449,7 @@ def message_ablation(parts_of: dict, signals: Signals, n: int = 100, n_videos: i
                      seed: int = 0, evaluator=None) -> dict:
     """The paper's Figure 4, measured: referring segmentation (cIoU), VOS (J&F) and text-to-image (evaluator: all four attributes right)
     through the LLM's own calls in each message mode (text, embeddings, hybrid), with how often the specialist could run (executed), beside the
-    true call's words (oracle)."""
+    true call's words (oracle). A task asked for 0 examples is left out of the record."""
     from vitron_nb.tasks import make_examples
     from vitron_nb.metrics import ciou, j_and_f
     from vitron_nb.segmenter import track
@@ -457,6 +457,9 @@ def message_ablation(parts_of: dict, signals: Signals, n: int = 100, n_videos: i
     from vitron_nb.evaluator import judge_images, load_evaluator
     from vitron_nb.evaluate import attributes_agree
     from vitron_nb.calls import parse_answer
+    counts = dict(n=n, n_videos=n_videos, n_t2i=n_t2i)
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in counts.values()) or not any(counts.values()):
+        raise VitronError(f"message_ablation: the counts must be whole numbers, at least 0, and not all 0; got {counts}")
     model, referring, generator = parts_of["model"], parts_of["referring"], parts_of["generator"]
     clip, config = model.clip, model.config
     evaluator = evaluator if evaluator is not None else load_evaluator(device="cpu")
@@ -468,7 +471,7 @@ def message_ablation(parts_of: dict, signals: Signals, n: int = 100, n_videos: i
     empty = lambda shape: np.zeros(shape, bool)
     drawn = {i: track(referring.sam, e.video, e.region) for i, e in enumerate(videos) if e.region is not None}   # the user's own region: no call needed
     unseen = [e.meta["unseen"] for e in requests]
-    out = dict(split=split, seed=seed, n_images=n, n_videos=n_videos, n_t2i=n_t2i,
+    out = dict(split=split, seed=seed, n_images=n, n_videos=n_videos, n_t2i=n_t2i, n_t2i_unseen=int(sum(unseen)),
                right_module=round(float(np.mean([s["call"] is not None and s["call"].module == e.call.module for s, e in zip(sent, every)])), 4),
                signals_sent=round(float(np.mean([s["v"] is not None for s in sent])), 4))
     for mode in MESSAGE_MODES + ("oracle",):
@@ -479,20 +482,43 @@ def message_ablation(parts_of: dict, signals: Signals, n: int = 100, n_videos: i
             if i in drawn: tracks.append(drawn[i]); continue
             first = segment_in_mode(referring, clip, signals, e.video[0], s, how)
             tracks.append(track(referring.sam, e.video, first) if first is not None and first.any() else empty(e.answer.masks.shape))
-        conditions = [condition_in_mode(generator, signals, s, how) for s in said[n + n_videos:]]
-        ran = [c is not None for c in conditions]
-        vectors = torch.stack([c if c is not None else torch.zeros(config.d_signal, device=model.device) for c in conditions])
-        judged = judge_images(evaluator, generate(generator, None, seed=seed, vectors=vectors))
-        right = [ok and attributes_agree(j, e.answer.attributes, tuple(ATTRIBUTES)) for ok, j, e in zip(ran, judged, requests)]
-        out[mode] = dict(ref_seg_ciou=round(ciou([m if m is not None else empty(e.answer.mask.shape) for m, e in zip(masks, images)],
-                                                 [e.answer.mask for e in images]), 4),
-                         ref_seg_executed=round(float(np.mean([m is not None for m in masks])), 4),
-                         vos_jf=round(float(np.mean([j_and_f(t, e.answer.masks)["jf"] for t, e in zip(tracks, videos)])), 4),
-                         t2i_accuracy=_split_scores(right, unseen), t2i_executed=round(float(np.mean(ran)), 4))
+        out[mode] = {}
+        if images:
+            out[mode].update(ref_seg_ciou=round(ciou([m if m is not None else empty(e.answer.mask.shape) for m, e in zip(masks, images)],
+                                                     [e.answer.mask for e in images]), 4),
+                             ref_seg_executed=round(float(np.mean([m is not None for m in masks])), 4))
+        if videos: out[mode]["vos_jf"] = round(float(np.mean([j_and_f(t, e.answer.masks)["jf"] for t, e in zip(tracks, videos)])), 4)
+        if requests:
+            conditions = [condition_in_mode(generator, signals, s, how) for s in said[n + n_videos:]]
+            ran = [c is not None for c in conditions]
+            vectors = torch.stack([c if c is not None else torch.zeros(config.d_signal, device=model.device) for c in conditions])
+            judged = judge_images(evaluator, generate(generator, None, seed=seed, vectors=vectors))
+            right = [ok and attributes_agree(j, e.answer.attributes, tuple(ATTRIBUTES)) for ok, j, e in zip(ran, judged, requests)]
+            out[mode].update(t2i_accuracy=_split_scores(right, unseen), t2i_executed=round(float(np.mean(ran)), 4))
     for mode in MESSAGE_MODES:
-        out[mode]["ref_seg_ratio_to_oracle"] = round(out[mode]["ref_seg_ciou"] / max(out["oracle"]["ref_seg_ciou"], 1e-9), 4)
-        out[mode]["t2i_ratio_to_oracle"] = round(out[mode]["t2i_accuracy"]["all"] / max(out["oracle"]["t2i_accuracy"]["all"], 1e-9), 4)
+        if images: out[mode]["ref_seg_ratio_to_oracle"] = round(out[mode]["ref_seg_ciou"] / max(out["oracle"]["ref_seg_ciou"], 1e-9), 4)
+        if requests: out[mode]["t2i_ratio_to_oracle"] = round(out[mode]["t2i_accuracy"]["all"] / max(out["oracle"]["t2i_accuracy"]["all"], 1e-9), 4)
     return out
+
+T2I_MORE_PATH: Path = SIGNALS_PATH.parent / "t2i_more.json"
+
+def more_t2i(parts_of: dict | None = None, signals: Signals | None = None, seeds=(1, 2), n_t2i: int = 400, path=None) -> dict:
+    """Text-to-image through the LLM in each message mode on `n_t2i` more held-out requests for each of `seeds` (the ablation record's own
+    are seed 0's): `message_ablation`'s text-to-image half per seed, and the seeds pooled (all, seen and unseen colour-shape pairs). The
+    LLM, specialists and signal side default to the committed ones; with `path`, the record is written there (atomically)."""
+    from vitron_nb.model import committed_llm
+    parts_of = parts_of or _specialists()
+    signals = signals if signals is not None else load_signals(model=parts_of["model"])
+    runs = {str(seed): message_ablation(parts_of, signals, n=0, n_videos=0, n_t2i=n_t2i, seed=seed) for seed in seeds}
+    unseen = sum(r["n_t2i_unseen"] for r in runs.values()); seen = len(runs) * n_t2i - unseen
+    pool = lambda mode, part, weight: sum(r[mode]["t2i_accuracy"][part] * weight(r) for r in runs.values() if r[mode]["t2i_accuracy"][part] is not None)
+    pooled = {mode: dict(all=round(pool(mode, "all", lambda r: n_t2i) / (seen + unseen), 4),
+                         seen=round(pool(mode, "seen", lambda r: n_t2i - r["n_t2i_unseen"]) / seen, 4) if seen else None,
+                         unseen=round(pool(mode, "unseen", lambda r: r["n_t2i_unseen"]) / unseen, 4) if unseen else None)
+              for mode in MESSAGE_MODES + ("oracle",)}
+    record = dict(command=f"more_t2i(seeds={tuple(seeds)}, n_t2i={n_t2i})", seeds=list(seeds), n_t2i=n_t2i, runs=runs, pooled=pooled, llm=committed_llm())
+    if path is not None: write_json(path, record)
+    return record
 
 # %% ../nbs/26_signals.ipynb #9d0b41e3
 @torch.no_grad()
