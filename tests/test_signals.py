@@ -111,3 +111,12 @@ def test_pipeline_sends_signals_in_each_mode():
     assert worded.signals is None and worded.output_kind == "image" and worded.answer == drawn.answer
     vitron.message_mode = "sideways"; vitron.reset()
     with pytest.raises(VitronError, match="unknown message mode"): vitron.chat("Draw a large red circle in the top left.")
+
+
+def test_signal_run_settings_are_refused_before_any_work():
+    "Bad counts for message_ablation, and a precision other than fp32 or bf16, are named before anything is loaded or trained."
+    from vitron_nb.signals import message_ablation, train_signals, signal_states
+    for counts in (dict(n=0, n_videos=0, n_t2i=0), dict(n=-1), dict(n_t2i=2.5), dict(n_videos=True)):
+        with pytest.raises(VitronError, match="whole numbers, at least 0"): message_ablation({}, None, **counts)
+    with pytest.raises(VitronError, match="'fp32' or 'bf16'"): train_signals("unused", precision="fp16", parts_of={})
+    with pytest.raises(VitronError, match="'fp32' or 'bf16'"): signal_states(None, [], [], precision="half")
