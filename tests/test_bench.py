@@ -27,7 +27,10 @@ def test_results_table_from_records_is_the_committed_table():
     assert results_rows(records={"edits": records["edits"]})[0]["record"] == "edits"        # no source given: the part's name
 
 def test_added_memory_sees_an_allocation():
-    added = added_memory_mb(lambda: np.ones((2000, 2000)).sum())       # 32 MB held during the call
+    import time
+    def hold():                                 # 32 MB held for 50 ms: the sleep lets the sampling thread run on a busy machine
+        a = np.ones((2000, 2000)); time.sleep(0.05); return a.sum()
+    added = added_memory_mb(hold)
     assert added is not None and 28 < added < 80, added
 
 def test_cost_growth_at_two_sizes():
