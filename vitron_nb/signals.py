@@ -21,8 +21,8 @@ __all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', '
            'install_rows', 'take_rows', 'signal_answer', 'signal_states', 'segmentation_target', 'generation_request',
            'generation_target', 'relative_l2', 'signal_batch', 'signal_loss', 'train_signals', 'signal_step_speedup',
            'save_signals', 'load_signals', 'SignalGrammar', 'signal_calls', 'segment_in_mode', 'condition_in_mode',
-           'message_ablation', 'more_t2i', 'synergy_views', 'show_synergy', 'signal_recipe', 'ablation_table',
-           'synergy_table', 'show_modes', 'headline_signals', 'llm_side_minutes']
+           'message_ablation', 'pooled_t2i', 'more_t2i', 'synergy_views', 'show_synergy', 'signal_recipe',
+           'ablation_table', 'synergy_table', 'show_modes', 'headline_signals', 'llm_side_minutes']
 
 # %% ../nbs/26_signals.ipynb #1737a3ac
 SIGNAL_TASKS: dict[str, str] = {"ref_seg": "segmentation", "vos": "segmentation", "t2i": "generation"}  # task -> the specialist its signal conditions
@@ -136,7 +136,7 @@ def signal_states(model, examples: list, answers: list[str], packed: bool = True
     the loss and the rows come back in float32."""
     from vitron_nb.model import encode_batch
     from vitron_nb.llm import pack_rows, unpack_rows
-    if precision not in ("fp32", "bf16"): raise VitronError(f"signal_states: precision must be 'fp32' or 'bf16', got {precision!r}")
+    _check_precision(precision, "signal_states")
     n = model.config.n_signal
     batch = encode_batch(model, examples, answers)
     with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -261,6 +261,15 @@ def signal_loss(parts_of: dict, signals: Signals, examples: list, step: int = 0,
     return total, readings
 
 # %% ../nbs/26_signals.ipynb #05ac6085
+def _check_precision(precision: str, who: str) -> None:
+    "Refuse a precision the signal stages do not run (model.PRECISIONS), naming the caller."
+    from vitron_nb.model import PRECISIONS
+    if precision not in PRECISIONS: raise VitronError(f"{who}: precision must be 'fp32' or 'bf16' (model.PRECISIONS), got {precision!r}")
+
+def _frozen_rows(model) -> None:
+    "Undo `_trainable`'s unfreezing: the LLM's input and output embeddings learn nothing again."
+    for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
+
 def _trainable(model, signals: Signals) -> list:
     "Make only the signal tokens' rows of the LLM's input and output embeddings learn (a gradient mask), plus `signals`; the parameters to optimise."
     ids = torch.tensor(signal_ids(model.tokenizer, signals.vitron_config.n_signal))
@@ -287,7 +296,7 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
     from vitron_nb import core
     settings = {**SIGNAL_SETTINGS, **{k: v for k, v in dict(steps=steps, batch_size=batch_size, plain=plain, lr=lr, precision=precision).items() if v is not None}}
     steps, batch_size, plain, lr, precision = settings["steps"], settings["batch_size"], settings["plain"], settings["lr"], settings["precision"]
-    if precision not in ("fp32", "bf16"): raise VitronError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    _check_precision(precision, "train_signals")
     if steps < 1 or batch_size < 1 or plain < 0: raise VitronError(f"need steps >= 1, batch_size >= 1, plain >= 0; got {steps}, {batch_size}, {plain}")
     if not (isinstance(synergy_weight, (int, float)) and 0 <= synergy_weight <= 10): raise VitronError(f"synergy_weight must be a number in [0, 10], got {synergy_weight!r}")
     set_seed(seed)
@@ -317,8 +326,7 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
             take_rows(model, signals)
             core.save_checkpoint(path, signals.state_dict(), optimizer, step + 1, "signals-checkpoint", seed=seed, history=history,
                                  config=model.config.to_dict(), train_seconds=round(earlier + time.perf_counter() - began, 1))
-    take_rows(model, signals)
-    for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
+    take_rows(model, signals); _frozen_rows(model)
     record = dict(steps=len(history), resumed_from=start, seed=seed, synergy_weight=synergy_weight, init=_recorded_path(init, out_dir),
                   batch_size=batch_size, plain=plain, lr=lr, precision=precision, train_seconds=round(earlier + time.perf_counter() - began, 1),
                   history=history)
@@ -345,8 +353,7 @@ def signal_step_speedup(parts_of: dict, repeats: int = 8, batches: int = 20, see
         return run
     arms = {f"{way}, {precision}": arm(way == "packed", precision) for precision in ("fp32", "bf16") for way in ("padded", "packed")}
     try: seconds = take_turns(arms, repeats)
-    finally:
-        for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
+    finally: _frozen_rows(model)
     first = next(iter(seconds.values()))
     with torch.no_grad():
         fill = packing_fill(encode_batch(model, ex, [signal_answer(e) for e in ex])["attention_mask"].sum(1).tolist()
@@ -502,6 +509,15 @@ def message_ablation(parts_of: dict, signals: Signals, n: int = 100, n_videos: i
 
 T2I_MORE_PATH: Path = SIGNALS_PATH.parent / "t2i_more.json"
 
+def pooled_t2i(runs: dict) -> dict:
+    """Text-to-image accuracy of several `message_ablation` runs pooled, per mode: all, seen and unseen colour-shape pairs, each run
+    weighted by its number of such requests (None where there are none)."""
+    counts = {"all": lambda r: r["n_t2i"], "seen": lambda r: r["n_t2i"] - r["n_t2i_unseen"], "unseen": lambda r: r["n_t2i_unseen"]}
+    def pool(mode: str, part: str):
+        total = sum(counts[part](r) for r in runs.values())
+        return round(sum(r[mode]["t2i_accuracy"][part] * counts[part](r) for r in runs.values() if counts[part](r)) / total, 4) if total else None
+    return {mode: {part: pool(mode, part) for part in counts} for mode in (*MESSAGE_MODES, "oracle")}
+
 def more_t2i(parts_of: dict | None = None, signals: Signals | None = None, seeds=(1, 2), n_t2i: int = 400, path=None) -> dict:
     """Text-to-image through the LLM in each message mode on `n_t2i` more held-out requests for each of `seeds` (the ablation record's own
     are seed 0's): `message_ablation`'s text-to-image half per seed, and the seeds pooled (all, seen and unseen colour-shape pairs). The
@@ -510,13 +526,8 @@ def more_t2i(parts_of: dict | None = None, signals: Signals | None = None, seeds
     parts_of = parts_of or _specialists()
     signals = signals if signals is not None else load_signals(model=parts_of["model"])
     runs = {str(seed): message_ablation(parts_of, signals, n=0, n_videos=0, n_t2i=n_t2i, seed=seed) for seed in seeds}
-    unseen = sum(r["n_t2i_unseen"] for r in runs.values()); seen = len(runs) * n_t2i - unseen
-    pool = lambda mode, part, weight: sum(r[mode]["t2i_accuracy"][part] * weight(r) for r in runs.values() if r[mode]["t2i_accuracy"][part] is not None)
-    pooled = {mode: dict(all=round(pool(mode, "all", lambda r: n_t2i) / (seen + unseen), 4),
-                         seen=round(pool(mode, "seen", lambda r: n_t2i - r["n_t2i_unseen"]) / seen, 4) if seen else None,
-                         unseen=round(pool(mode, "unseen", lambda r: r["n_t2i_unseen"]) / unseen, 4) if unseen else None)
-              for mode in MESSAGE_MODES + ("oracle",)}
-    record = dict(command=f"more_t2i(seeds={tuple(seeds)}, n_t2i={n_t2i})", seeds=list(seeds), n_t2i=n_t2i, runs=runs, pooled=pooled, llm=committed_llm())
+    record = dict(command=f"more_t2i(seeds={tuple(seeds)}, n_t2i={n_t2i})", seeds=list(seeds), n_t2i=n_t2i, runs=runs, pooled=pooled_t2i(runs),
+                  llm=committed_llm())
     if path is not None: write_json(path, record)
     return record
 
