@@ -438,7 +438,9 @@ def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
 
 def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
     """Train (or resume) signal `stage` against `parts` (`_signal_parts`): 1.3, then 3 from it with the synergy module (seeded as
-    `signal_recipe` seeds that arm), checkpointed in `out/signals/stage{stage}/`, its weights at `SIGNAL_WEIGHTS[stage]`; a finished stage is loaded."""
+    `signal_recipe` seeds that arm), checkpointed in `out/signals/stage{stage}/`, its weights at `SIGNAL_WEIGHTS[stage]`; a finished stage is loaded.
+    Under `accelerate launch` every process trains it and the main one writes."""
+    from accelerate import PartialState
     from vitron_nb.signals import train_signals, save_signals, load_signals, SIGNAL_SETTINGS
     path, synergy = out / SIGNAL_WEIGHTS[stage], stage == "3"
     if path.is_file():                                    # written when the stage finished
@@ -452,10 +454,12 @@ def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
         signals, record = train_signals(folder, steps=steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"] if synergy else 0.0,
                                         init=out / SIGNAL_WEIGHTS["1.3"] if synergy else None, seed=args.seed + synergy,
                                         checkpoint_every=args.checkpoint_every or 50, parts_of=parts)
-        save_signals(signals, path, record)
+        if PartialState().is_main_process: save_signals(signals, path, record)
+        PartialState().wait_for_everyone()                # stage 3 starts from stage 1.3's saved weights
         status = "resumed" if record["resumed_from"] else "trained"
     totals = [sum(v for k, v in reading.items() if k != "discriminator_accuracy") for reading in record["history"]]
     return {"stage": stage, **{k: record[k] for k in ("steps", "resumed_from", "seed", "synergy_weight", "batch_size", "plain", "lr", "train_seconds")},
+            "processes": record.get("processes", 1),
             "final_loss": float(np.mean(totals[-20:])) if totals else None, "checkpoint": f"signals/stage{stage}/checkpoint.safetensors",
             "weights": SIGNAL_WEIGHTS[stage], "status": status}
 
@@ -463,6 +467,7 @@ def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
 def train_recipe(args) -> int:
     """`vitron train --only all`: specialists (committed or retrained), every alignment stage, then the signal side (stages 1.3 and 3) against
     the model just aligned; checkpointed, resumable, with a manifest."""
+    from accelerate import PartialState
     from vitron_nb.model import STAGES, build_model, save_trained
     from vitron_nb.core import set_seed
     from vitron_nb.vision import CLIP_PATH
@@ -491,10 +496,10 @@ def train_recipe(args) -> int:
             if model is None: set_seed(args.seed); model = build_model(config)       # the fresh projectors' weights follow the seed
             result = _alignment_stage(model, name, steps, out, args, manifest["stages"].get(name))
         else:
-            if not writes: break                          # under `accelerate launch` the signal side trains in the main process alone
             if parts is None:                             # the aligned model, saved before the signal stages train its signal tokens' rows
                 manifest["model"] = "model/vitron.safetensors"
-                print(f"  wrote {save_trained(model, out / 'model', manifest)}", flush=True)
+                if writes: print(f"  wrote {save_trained(model, out / 'model', manifest)}", flush=True)
+                PartialState().wait_for_everyone()        # under `accelerate launch`, every process trains the signal side too
                 parts, against = _signal_parts(model, out, settings["specialists"])
                 manifest["signals"] = {"weights": SIGNAL_WEIGHTS["3"], "trained_against": against,
                                        "use": "signals.load_signals(RUN/signals/signals.safetensors, model=model.load_trained(RUN/model))"}
@@ -658,6 +663,7 @@ def cmd_train(args) -> int:
         from vitron_nb.signals import signal_recipe
         command = f"vitron train --only signals --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "") + (" --export" if args.export else "")
         record = signal_recipe(args.out or "runs/signals", seed=args.seed, export=args.export, steps=args.steps, command=command)
+        if record is None: return 0                             # under `accelerate launch`, only the main process measures and writes
         from vitron_nb.signals import ablation_table, synergy_table
         print(ablation_table(record)); print(synergy_table(record))
         if args.export: print("wrote data_samples/signals/")

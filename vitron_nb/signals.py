@@ -15,7 +15,7 @@ from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set
                             warmup_cosine, config_changes)
 
 # %% auto #0
-__all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'SEGMENTATION_MODULES',
+__all__ = ['SIGNAL_TASKS', 'PLAIN_TASKS', 'SIGNAL_SETTINGS', 'DENOISE_WEIGHT', 'SIGNALS_PATH', 'READINGS', 'SEGMENTATION_MODULES',
            'T2I_MORE_PATH', 'ABLATION_PATH', 'WITHOUT_SYNERGY_PATH', 'ARMS', 'LLM_SIDE_BUDGET_MINUTES',
            'specialist_widths', 'reverse_gradient', 'Discriminator', 'signal_rows', 'Signals', 'signal_ids',
            'install_rows', 'take_rows', 'signal_answer', 'signal_states', 'segmentation_target', 'generation_request',
@@ -224,7 +224,13 @@ def signal_loss(parts_of: dict, signals: Signals, examples: list, step: int = 0,
                 packed: bool = True, precision: str = "fp32") -> tuple[torch.Tensor, dict]:
     """Stage 1.3's three losses (NLL of the signal tokens with the rest of the answer, L2 to each specialist's own conditioning, the specialist's
     own loss through it, frozen) plus the synergy term: the discriminator's task loss on v_s through gradient reversal (weight `synergy_weight`).
-    `packed` and `precision` are how the LLM reads the batch (`signal_states`); the rest runs in float32."""
+    `packed` and `precision` are how the LLM reads the batch (`signal_states`); the rest runs in float32, even inside a caller's autocast."""
+    model = parts_of["model"]
+    with torch.autocast(model.device.type, enabled=False):      # a caller's autocast would feed bf16 into the float32 specialists
+        return _signal_loss(parts_of, signals, examples, step, seed, synergy_weight, packed, precision)
+
+def _signal_loss(parts_of, signals, examples, step, seed, synergy_weight, packed, precision):
+    "`signal_loss`'s body, with autocast off (`signal_states` turns it on for the LLM alone when `precision` is 'bf16')."
     from vitron_nb.referring import decode_with_text
     from vitron_nb.segmenter import _embed, mask_loss
     from vitron_nb.generator import diffusion_loss
@@ -285,22 +291,52 @@ def _recorded_path(path, out_dir) -> str | None:
     path, home = Path(path).resolve(), Path(out_dir).resolve().parent
     return str(path.relative_to(home)) if path.is_relative_to(home) else path.name
 
+class _SignalLoss(nn.Module):
+    """What DDP wraps for the signal stages: the signal side and the LLM's two embedding tables (their signal tokens' rows learn) as one
+    module whose forward is `signal_loss`; the frozen LLM and specialists are not submodules (nor synced)."""
+    def __init__(self, parts_of: dict, signals: Signals, precision: str):
+        super().__init__()
+        self.signals, self.precision, self._parts = signals, precision, [parts_of]      # a plain list: the specialists stay unregistered
+        llm = parts_of["model"].llm
+        self.embed_in, self.embed_out = llm.get_input_embeddings(), llm.get_output_embeddings()
+
+    def forward(self, examples: list, step: int, seed: int, synergy_weight: float):
+        "(loss, readings) of `signal_loss` on this process's examples."
+        return signal_loss(self._parts[0], self.signals, examples, step, seed, synergy_weight, precision=self.precision)
+
+READINGS = ("nll", "l2_segmentation", "mask", "l2_generation", "denoise", "synergy", "discriminator_accuracy")   # what a step of `signal_loss` reports
+
+def _mean_readings(accelerator, readings: dict) -> dict:
+    "One step's readings averaged over the processes (a reading a process's share did not produce is left out of its mean)."
+    if accelerator.num_processes == 1: return readings
+    values = torch.tensor([readings.get(k, float("nan")) for k in READINGS], device=accelerator.device)
+    every = accelerator.gather(values[None]).cpu()
+    return {k: round(float(column[~column.isnan()].mean()), 4) for k, column in zip(READINGS, every.T) if not column.isnan().all()}
+
 def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weight: float = 0.0, init=None, seed: int = 0,
                   batch_size: int | None = None, plain: int | None = None, lr: float | None = None, resume: bool = True,
                   progress: bool = True, checkpoint_every: int = 50, parts_of: dict | None = None,
-                  precision: str | None = None) -> tuple[Signals, dict]:
+                  precision: str | None = None, cpu: bool | None = None) -> tuple[Signals, dict]:
     """Train the signal side against the frozen LLM and specialists: stage 1.3 (`synergy_weight` 0) or, from `init` (a saved `Signals`),
     stage 3 with the synergy module. The LLM reads each batch packed, in `precision` ('fp32', or 'bf16' autocast; `SIGNAL_SETTINGS`
-    by default). Checkpoints every `checkpoint_every` steps in `out_dir` and resumes; returns (signals, record)."""
+    by default). Through accelerate, in one process or several (each takes its share of the step's calls and of its plain answers; `cpu`
+    as `model.train_stage` takes it). Checkpoints every `checkpoint_every` steps in `out_dir` (the main process writes) and resumes;
+    returns (signals, record)."""
     from tqdm.auto import tqdm
     from vitron_nb import core
+    from vitron_nb.model import _accelerator, process_examples
     settings = {**SIGNAL_SETTINGS, **{k: v for k, v in dict(steps=steps, batch_size=batch_size, plain=plain, lr=lr, precision=precision).items() if v is not None}}
     steps, batch_size, plain, lr, precision = settings["steps"], settings["batch_size"], settings["plain"], settings["lr"], settings["precision"]
     _check_precision(precision, "train_signals")
     if steps < 1 or batch_size < 1 or plain < 0: raise VitronError(f"need steps >= 1, batch_size >= 1, plain >= 0; got {steps}, {batch_size}, {plain}")
     if not (isinstance(synergy_weight, (int, float)) and 0 <= synergy_weight <= 10): raise VitronError(f"synergy_weight must be a number in [0, 10], got {synergy_weight!r}")
+    accelerator = _accelerator(cpu)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if batch_size % world or plain % world:
+        raise VitronError(f"train_signals: batch_size ({batch_size}) and plain ({plain}) must each split evenly over the {world} processes")
     set_seed(seed)
-    parts_of = parts_of or _specialists()
+    parts_of = parts_of or _specialists(device=accelerator.device)
+    for part in parts_of.values(): part.to(accelerator.device)
     model = parts_of["model"]
     signals = load_signals(init, model=model) if init is not None else Signals(model.config).to(model.device)
     if init is None: take_rows(model, signals)
@@ -313,23 +349,30 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
         core.load_state(signals, tensors, path, "signal side"); install_rows(model, signals)
         start, history = meta["step"], meta["history"]
     earlier = meta.get("train_seconds", 0.0) if start else 0.0
+    trainable, optimizer = accelerator.prepare(_SignalLoss(parts_of, signals, precision), optimizer)
     began = time.perf_counter()
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc=f"signals (synergy {synergy_weight})", mininterval=5)
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not (progress and accelerator.is_main_process),
+               desc=f"signals (synergy {synergy_weight})", mininterval=5)
     for step in bar:
         for group in optimizer.param_groups: group["lr"] = warmup_cosine(step, steps, lr)
-        loss, readings = signal_loss(parts_of, signals, signal_batch(step, model.config, batch_size, plain, seed), step, seed, synergy_weight,
-                                     precision=precision)
-        optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
-        history.append(readings)
+        batch = signal_batch(step, model.config, batch_size, plain, seed)
+        share = process_examples(batch[:batch_size], rank, world) + process_examples(batch[batch_size:], rank, world)
+        # the process's own target pictures and noise; process 0 draws as a 1-process run does
+        loss, readings = trainable(share, step, seed + 1_000_003 * rank, synergy_weight)
+        optimizer.zero_grad(set_to_none=True); accelerator.backward(loss); optimizer.step()
+        history.append(_mean_readings(accelerator, readings))
         bar.set_postfix(loss=f"{np.mean([sum(v for k, v in h.items() if k != 'discriminator_accuracy') for h in history[-20:]]):.3f}", refresh=False)
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             take_rows(model, signals)
-            core.save_checkpoint(path, signals.state_dict(), optimizer, step + 1, "signals-checkpoint", seed=seed, history=history,
-                                 config=model.config.to_dict(), train_seconds=round(earlier + time.perf_counter() - began, 1))
+            if accelerator.is_main_process:
+                core.save_checkpoint(path, signals.state_dict(), optimizer, step + 1, "signals-checkpoint", seed=seed, history=history,
+                                     config=model.config.to_dict(), train_seconds=round(earlier + time.perf_counter() - began, 1))
+            accelerator.wait_for_everyone()
+    accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
     take_rows(model, signals); _frozen_rows(model)
     record = dict(steps=len(history), resumed_from=start, seed=seed, synergy_weight=synergy_weight, init=_recorded_path(init, out_dir),
-                  batch_size=batch_size, plain=plain, lr=lr, precision=precision, train_seconds=round(earlier + time.perf_counter() - began, 1),
-                  history=history)
+                  batch_size=batch_size, plain=plain, lr=lr, precision=precision, processes=world,
+                  train_seconds=round(earlier + time.perf_counter() - began, 1), history=history)
     return signals.eval(), record
 
 # %% ../nbs/26_signals.ipynb #a1c3e5f8
@@ -593,10 +636,13 @@ def _summary(record: dict) -> dict:
 
 def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, progress: bool = True, steps: int | None = None,
                   synergy_steps: int | None = None, n: int = 100, n_videos: int = 50, n_t2i: int = 200, command: str | None = None,
-                  precision: str | None = None) -> dict:
+                  precision: str | None = None) -> dict | None:
     """`vitron train --only signals`: stage 1.3 against the frozen LLM and specialists, then the same stage-3 steps from it twice, with the
     synergy module and without (same batches); each arm saved (float16), reloaded and measured on the test split (`message_ablation`,
-    `synergy_views`). `precision` is how the LLM reads each batch (`train_signals`). With `export`, both arms' weights (the synergy arm is the one the pipeline loads) and the whole record go to `data_samples/signals/`. Resumes from `out_dir`."""
+    `synergy_views`). `precision` is how the LLM reads each batch (`train_signals`). With `export`, both arms' weights (the synergy arm is the one the pipeline loads) and the whole record go to `data_samples/signals/`. Resumes from `out_dir`.
+    Under `accelerate launch` every process trains; the main one saves, measures and writes (the others return None)."""
+    from accelerate import PartialState
+    state = PartialState()
     out = Path(out_dir)
     steps = steps or SIGNAL_SETTINGS["steps"]; synergy_steps = synergy_steps or SIGNAL_SETTINGS["synergy_steps"]
     parts_of = _specialists()
@@ -608,11 +654,15 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
     from vitron_nb.model import committed_llm
     command = command or f"signal_recipe(out_dir={str(out_dir)!r}, seed={seed}, export={export})"
     record = dict(command=command, code_commit=code_commit(), arms={})
-    for arm, how in plan.items():
+    for arm, how in plan.items():                  # train every arm first (all processes), then measure them (the main process)
         weights = out / arm / "signals.safetensors"
         if not weights.exists():
             signals, trained = train_signals(out / arm, progress=progress, parts_of=parts_of, **how)
-            save_signals(signals, weights, trained)
+            if state.is_main_process: save_signals(signals, weights, trained)
+            state.wait_for_everyone()              # the synergy arms start from stage 1.3's saved weights
+    if not state.is_main_process: return None
+    for arm in plan:
+        weights = out / arm / "signals.safetensors"
         trained = json.loads(weights.with_suffix(".json").read_text())
         signals = load_signals(weights, model=parts_of["model"])          # measured as saved (float16), its signal rows installed
         record["arms"][arm] = dict(training=_summary(trained), ablation=message_ablation(parts_of, signals, n, n_videos, n_t2i, seed=seed),
