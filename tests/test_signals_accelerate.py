@@ -115,3 +115,25 @@ def test_the_recipe_under_two_processes_trains_the_signal_stages_in_both(tmp_pat
     assert (out / "signals" / "signals.safetensors").is_file() and (out / "model" / "vitron.safetensors").is_file()
     assert run.stdout.count("wrote " + str(out / "model" / "vitron.safetensors")) == 1       # by the main process alone
     assert run.stdout.count("stage 1.3: trained") == 2                                          # both processes trained it
+
+
+def test_one_process_trains_as_the_plain_loop(tmp_path):
+    "train_signals in one process through accelerate gives, step by step, the readings of the loop written out by hand."
+    from vitron_nb.core import set_seed
+    from vitron_nb.signals import (_specialists, Signals, take_rows, install_rows, signal_loss, signal_batch, _trainable, _frozen_rows,
+                                   train_signals, warmup_cosine)
+    parts = _specialists()
+    model = parts["model"]
+    rows = {k: v.clone() for k, v in model.llm.state_dict().items() if "embed" in k or "lm_head" in k}
+    set_seed(0)
+    signals = Signals(model.config); take_rows(model, signals); install_rows(model, signals); signals.train()
+    optimizer = torch.optim.AdamW(_trainable(model, signals), lr=1e-3, weight_decay=0.0)
+    expected = []
+    for step in range(2):
+        for group in optimizer.param_groups: group["lr"] = warmup_cosine(step, 2, 1e-3)
+        loss, readings = signal_loss(parts, signals, signal_batch(step, model.config, 4, 1), step, 0, 0.0, precision="bf16")
+        optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
+        expected.append(readings)
+    _frozen_rows(model); model.llm.load_state_dict(rows, strict=False)        # the LLM's rows back as they were
+    _, record = train_signals(tmp_path, steps=2, batch_size=4, plain=1, lr=1e-3, parts_of=parts, progress=False, precision="bf16")
+    assert record["processes"] == 1 and record["history"] == expected
