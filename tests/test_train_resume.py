@@ -187,4 +187,8 @@ def test_only_vitron_resumed_keeps_the_records_of_the_call_that_trained_each_sta
     assert run(*argv)[0] == 0
     second = record()
     assert second[:2] == [{**r, "status": "complete, loaded on resume"} for r in first[:2]]
-    assert second[2]["resumed_from"] == 0 and "status" not in second[2] and second[2]["seconds"] > 0
+    assert second[2]["resumed_from"] == 0 and second[2]["status"] == "trained" and second[2]["seconds"] > 0
+    (out / "model" / "metrics.json").unlink()            # no earlier record: a loaded stage keeps the time its checkpoint holds
+    assert run(*argv)[0] == 0
+    third = record()
+    assert all(r["status"] == "complete, loaded on resume" and r["seconds"] > 0 and r["final_loss"] is None for r in third)

@@ -417,9 +417,11 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     done = checkpoint_step(path) or 0
     if done >= steps:
         prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
-        model.load_state_dict(load_checkpoint(path, f"vitron-stage{stage}")[0], strict=False)
+        tensors, meta = load_checkpoint(path, f"vitron-stage{stage}")
+        model.load_state_dict(tensors, strict=False)
         print(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
-        return {**(before or dict(stage=stage, steps=steps, final_loss=None)), "status": "complete, loaded on resume"}
+        # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
+        return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"))), "status": "complete, loaded on resume"}
     if done: print(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
                          checkpoint_every=args.checkpoint_every or 50, progress=True)
@@ -679,18 +681,17 @@ def cmd_train(args) -> int:
             print(f"wrote {export_llm(llm, run)}")
         return 0
     if args.only == "vitron":
-        from vitron_nb.model import train_vitron, save_trained
+        from vitron_nb.model import STAGES, build_model, save_trained
         from vitron_nb.core import set_seed
         from vitron_nb.core import DATA_SAMPLES
-        steps, out = ({"2": args.steps} if args.steps else None), Path(args.out or "runs/vitron")
+        steps, out = {stage: spec["steps"] for stage, spec in STAGES.items()} | ({"2": args.steps} if args.steps else {}), Path(args.out or "runs/vitron")
         before = out / "model" / "metrics.json"                 # this run folder's earlier record, if an earlier call wrote one
         earlier = {r["stage"]: r for r in json.loads(before.read_text())["stages"]} if before.is_file() else {}
-        set_seed(args.seed)                                     # train_vitron's fresh projectors: the same weights for the same seed
-        model, results = train_vitron(VitronConfig.from_preset(args.preset), out_dir=out, steps=steps, seed=args.seed)
+        set_seed(args.seed)                                     # the fresh projectors: the same weights for the same seed
+        model = build_model(VitronConfig.from_preset(args.preset))
+        # each stage as the whole recipe trains it; a stage finished in an earlier call is only loaded, and keeps that call's record
+        results = [_alignment_stage(model, stage, steps[stage], out, args, earlier.get(stage)) for stage in STAGES]
         if int(os.environ.get("RANK", "0")) != 0: return 0      # under `accelerate launch`, only the main process writes
-        # a stage finished in an earlier call is only loaded now: keep the record of the call that trained it (its time, its loss)
-        results = [{**earlier[r["stage"]], "status": "complete, loaded on resume"} if r["resumed_from"] >= r["steps"] and r["stage"] in earlier
-                   else r for r in results]
         print(json.dumps(results, indent=2))
         command = f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
