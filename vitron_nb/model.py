@@ -15,20 +15,20 @@ from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, ma
 from .evaluate import Prediction
 
 # %% auto #0
-__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PRECISIONS',
-           'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
-           'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH',
-           'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width',
-           'merge_patches', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text',
-           'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
-           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
-           'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
-           'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
-           'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
-           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
-           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'rec_readouts', 'region_head_reading',
-           'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
-           'invoked', 'invocation', 'measure_diagnostics']
+__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PAIR_TEXT_SPLIT',
+           'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH',
+           'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH', 'MOTION_READOUTS_PATH',
+           'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'MediaNorm',
+           'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_examples',
+           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
+           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
+           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
+           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
+           'named_image_tokens', 'name_embeddings', 'rec_readouts', 'region_head_reading', 'region_readouts',
+           'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
+           'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -246,7 +246,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
     "1.2": dict(tasks={task: 1 for task in (*ROUTING_TASKS, "rec", "region_caption", "video_grounding", "image_qa", "video_qa")},
                 llm="full", lr=3e-4, steps=600, precision="bf16", phrasings="wide"),
 }
-PRECISIONS = ("fp32", "bf16")
+from .llm import PRECISIONS   # the training loops' precisions, defined once with stage 0's
 
 def caption_example(index: int, split: str = "train", config: VitronConfig | None = None, seed: int = 0) -> Example:
     "An image-captioning example (stage 1.1): a scene and a sentence naming every object."

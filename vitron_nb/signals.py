@@ -268,9 +268,9 @@ def _signal_loss(parts_of, signals, examples, step, seed, synergy_weight, packed
 
 # %% ../nbs/26_signals.ipynb #05ac6085
 def _check_precision(precision: str, who: str) -> None:
-    "Refuse a precision the signal stages do not run (model.PRECISIONS), naming the caller."
-    from vitron_nb.model import PRECISIONS
-    if precision not in PRECISIONS: raise VitronError(f"{who}: precision must be 'fp32' or 'bf16' (model.PRECISIONS), got {precision!r}")
+    "Refuse a precision the signal stages do not run (llm.PRECISIONS), naming the caller."
+    from vitron_nb.llm import PRECISIONS
+    if precision not in PRECISIONS: raise VitronError(f"{who}: precision must be 'fp32' or 'bf16' (llm.PRECISIONS), got {precision!r}")
 
 def _frozen_rows(model) -> None:
     "Undo `_trainable`'s unfreezing: the LLM's input and output embeddings learn nothing again."
