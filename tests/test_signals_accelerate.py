@@ -60,9 +60,11 @@ class Shifted(Plain):                   # each process starts from its own signa
             for p in self.head.parameters(): p.add_(0.01 * rank)
         born.append(digest(self))
 vs.Signals = Shifted
+try: vs.train_signals(os.path.join(out, "uneven"), steps=1, batch_size=3, plain=2, progress=False, cpu=True)
+except core.VitronError as e: refused = str(e)
 signals, record = vs.train_signals(out, steps=2, batch_size=4, plain=2, progress=False, cpu=True)
 json.dump(dict(rank=rank, world=world, pid=os.getpid(), ids=seen, writes=writes, before=born[0], after=digest(signals),
-               record=record), open(os.path.join(out, f"rank{rank}.json"), "w"))
+               record=record, refused=refused), open(os.path.join(out, f"rank{rank}.json"), "w"))
 '''
 
 
@@ -82,6 +84,9 @@ def test_two_processes_split_each_signal_batch_and_stay_in_sync(tmp_path):
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["rank"] for r in ranks] == [0, 1] and all(r["world"] == 2 and r["record"]["processes"] == 2 for r in ranks)
     assert ranks[0]["pid"] != ranks[1]["pid"]
+    # a batch that does not split over the processes is refused before any work, naming the sizes
+    assert all("batch_size (3) and plain (2) must each split evenly over the 2 processes" in r["refused"] for r in ranks)
+    assert not (out / "uneven").exists()
     # each step, each process took half of the step's calls and half of its plain answers: disjoint, together the whole batch
     for step in range(2):
         batch = [ex.id for ex in signal_batch(step, VitronConfig(), 4, 2)]
