@@ -47,13 +47,11 @@ def test_one_process_trains_exactly_as_before(tmp_path):
     assert losses == pytest.approx(expected, abs=1e-5) and losses[-1] < losses[0]
     assert record["final_loss"] == pytest.approx(sum(expected) / 3, abs=1e-5)
 
-CHILD = r'''
+PRELUDE = r'''
 import hashlib, json, os, sys
 import torch
 torch.set_num_threads(1)
 from accelerate import Accelerator
-import vitron_nb.model as vm
-from vitron_nb.core import set_seed
 
 out = sys.argv[1]
 accelerator = Accelerator(cpu=True)
@@ -64,6 +62,11 @@ def digest(tensors):
     for name in sorted(tensors):
         h.update(name.encode()); h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+'''   # what every two-process child script starts with: one CPU thread, accelerate on gloo, its rank, and `digest`
+
+CHILD = PRELUDE + r'''
+import vitron_nb.model as vm
+from vitron_nb.core import set_seed
 
 seen, writes = [], []
 encode, save = vm.encode_batch, vm.save_checkpoint
@@ -81,18 +84,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
+def launch_two(script, *args, timeout: int = 180) -> subprocess.CompletedProcess:
+    "Run `script` with `args` in two CPU processes (`accelerate launch --multi_gpu`, the form that really starts two); fail on an error."
+    accelerate = Path(sys.executable).parent / "accelerate"
+    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "--main_process_port", str(free_port()), str(script), *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    t0 = time.time()
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr[-3000:]
+    print(f"accelerate launch, 2 processes, {Path(script).name}: {time.time() - t0:.1f} s")
+    return run
+
 def test_two_processes_split_each_batch_and_stay_in_sync(tmp_path):
     script, out = tmp_path / "train_two.py", tmp_path / "run"
     script.write_text(CHILD); out.mkdir()
-    accelerate = Path(sys.executable).parent / "accelerate"
-    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(free_port()), str(script), str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    t0 = time.time()
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
-    seconds = time.time() - t0
-    assert run.returncode == 0, run.stderr[-3000:]
-    print(f"accelerate launch, 2 processes, 2 steps: {seconds:.1f} s")
+    launch_two(script, out)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     # two distinct processes, ranks 0 and 1 of 2
     assert [r["rank"] for r in ranks] == [0, 1] and all(r["world"] == 2 and r["result"]["processes"] == 2 for r in ranks)

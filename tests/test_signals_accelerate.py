@@ -1,18 +1,9 @@
 """The signal stages through accelerate: two processes split each step's calls and plain answers, and end with one signal side;
 and `signal_loss` keeps its specialists in float32 inside a caller's autocast."""
-import hashlib, json, os, subprocess, sys, time
+import json, sys
 from pathlib import Path
-import pytest
 import torch
-from test_accelerate import free_port
-
-
-def digest(module) -> str:
-    "sha256 over a module's state, in name order."
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+from test_accelerate import PRELUDE, launch_two, digest
 
 
 def test_signal_loss_ignores_a_callers_autocast():
@@ -30,23 +21,9 @@ def test_signal_loss_ignores_a_callers_autocast():
     assert bf16.dtype == torch.float32 and abs(float(bf16) - float(plain)) < 0.05 * float(plain)
 
 
-CHILD = r'''
-import hashlib, json, os, sys
-import torch
-torch.set_num_threads(1)
-from accelerate import Accelerator
+CHILD = PRELUDE + r'''
 import vitron_nb.signals as vs
 import vitron_nb.core as core
-
-out = sys.argv[1]
-accelerator = Accelerator(cpu=True)
-rank, world = accelerator.process_index, accelerator.num_processes
-
-def digest(module):
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 seen, writes, born = [], [], []
 loss, save = vs.signal_loss, core.save_checkpoint
@@ -58,12 +35,12 @@ class Shifted(Plain):                   # each process starts from its own signa
         super().__init__(config)
         with torch.no_grad():
             for p in self.head.parameters(): p.add_(0.01 * rank)
-        born.append(digest(self))
+        born.append(digest(self.state_dict()))
 vs.Signals = Shifted
 try: vs.train_signals(os.path.join(out, "uneven"), steps=1, batch_size=3, plain=2, progress=False, cpu=True)
 except core.VitronError as e: refused = str(e)
 signals, record = vs.train_signals(out, steps=2, batch_size=4, plain=2, progress=False, cpu=True)
-json.dump(dict(rank=rank, world=world, pid=os.getpid(), ids=seen, writes=writes, before=born[0], after=digest(signals),
+json.dump(dict(rank=rank, world=world, pid=os.getpid(), ids=seen, writes=writes, before=born[0], after=digest(signals.state_dict()),
                record=record, refused=refused), open(os.path.join(out, f"rank{rank}.json"), "w"))
 '''
 
@@ -73,14 +50,7 @@ def test_two_processes_split_each_signal_batch_and_stay_in_sync(tmp_path):
     from vitron_nb.signals import signal_batch, Signals
     script, out = tmp_path / "signals_two.py", tmp_path / "run"
     script.write_text(CHILD); out.mkdir()
-    accelerate = Path(sys.executable).parent / "accelerate"
-    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(free_port()), str(script), str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    t0 = time.time()
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
-    assert run.returncode == 0, run.stderr[-3000:]
-    print(f"accelerate launch, 2 processes, 2 signal steps: {time.time() - t0:.1f} s")
+    launch_two(script, out, timeout=240)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["rank"] for r in ranks] == [0, 1] and all(r["world"] == 2 and r["record"]["processes"] == 2 for r in ranks)
     assert ranks[0]["pid"] != ranks[1]["pid"]
@@ -101,19 +71,13 @@ def test_two_processes_split_each_signal_batch_and_stay_in_sync(tmp_path):
     assert meta["step"] == 2
     saved = Signals(VitronConfig()); saved.load_state_dict(tensors)
     assert ranks[0]["before"] != ranks[1]["before"]
-    assert ranks[0]["after"] == ranks[1]["after"] == digest(saved)
+    assert ranks[0]["after"] == ranks[1]["after"] == digest(saved.state_dict())
 
 
 def test_the_recipe_under_two_processes_trains_the_signal_stages_in_both(tmp_path):
     out = tmp_path / "recipe"
-    vitron = Path(sys.executable).parent / "vitron"
-    accelerate = Path(sys.executable).parent / "accelerate"
-    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(free_port()), str(vitron), "train", "--only", "all",
-               "--steps-per-stage", "2", "--batch-size", "2", "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = launch_two(Path(sys.executable).parent / "vitron", "train", "--only", "all", "--steps-per-stage", 2, "--batch-size", 2,
+                     "--out", out, timeout=300)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "done" and list(manifest["stages"]) == ["1.1", "2", "1.2", "1.3", "3"]
     assert all(manifest["stages"][s]["processes"] == 2 for s in manifest["stages"])
