@@ -39,10 +39,16 @@ def test_process_examples_splits_the_batch_into_contiguous_shares():
 def test_one_process_trains_exactly_as_before(tmp_path):
     set_seed(0)
     model, losses = build_model(device="cpu"), []
-    hook = model.llm.register_forward_hook(lambda module, inputs, output: losses.append(output.loss.item()))
-    record = train_stage(model, "1.1", steps=3, batch_size=4, out_dir=tmp_path, progress=False, precision="fp32")
+    modes = []
+    def hook(module, inputs, output):
+        losses.append(output.loss.item()); modes.append(module.training)
+    hook = model.llm.register_forward_hook(hook)
+    called = []                         # on_step sees each step's number and loss, and leaves the model training
+    record = train_stage(model, "1.1", steps=3, batch_size=4, out_dir=tmp_path, progress=False, precision="fp32",
+                         on_step=lambda done, loss: (called.append((done, loss)), model.eval()))
     hook.remove()
     assert record["processes"] == 1 and record["steps"] == 3
+    assert [d for d, _ in called] == [1, 2, 3] and [l for _, l in called] == pytest.approx(losses, abs=1e-6) and all(modes)
     expected = plain_losses()
     assert losses == pytest.approx(expected, abs=1e-5) and losses[-1] < losses[0]
     assert record["final_loss"] == pytest.approx(sum(expected) / 3, abs=1e-5)

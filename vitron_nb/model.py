@@ -17,18 +17,18 @@ from .evaluate import Prediction
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PAIR_TEXT_SPLIT',
            'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH',
-           'REC_READOUTS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH', 'MOTION_READOUTS_PATH',
-           'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'MediaNorm',
-           'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
-           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
-           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_examples',
-           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'train_stage',
-           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
-           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
-           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
-           'named_image_tokens', 'name_embeddings', 'rec_readouts', 'region_head_reading', 'region_readouts',
-           'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
-           'measure_diagnostics']
+           'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH',
+           'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width',
+           'merge_patches', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text',
+           'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
+           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
+           'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
+           'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
+           'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
+           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
+           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'rec_readouts', 'rec_reads',
+           'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres',
+           'motion_readouts', 'invoked', 'invocation', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -396,10 +396,11 @@ def _accelerator(cpu: bool | None):
 # %% ../nbs/14_model.ipynb #7eed2593
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
-                cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None) -> dict:
+                cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None, on_step=None) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
     checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
-    `stage_examples`' (video and picture steps apart). The record's `seconds` count every call that trained the stage (each checkpoint
+    `stage_examples`' (video and picture steps apart). `on_step(steps_done, loss)`, if given, runs in every process after each step
+    (to measure the model along the way; the model is put back in training mode after it). The record's `seconds` count every call that trained the stage (each checkpoint
     keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
     precision = precision or STAGES.get(stage, {}).get("precision", "fp32")
@@ -429,6 +430,8 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
         accelerator.clip_grad_norm_(params, 1.0); optimizer.step()
         losses.append(accelerator.reduce(loss.detach(), "mean").item()); tokens += int(accelerator.reduce(n_tokens, "sum"))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if on_step is not None:
+            on_step(step + 1, losses[-1]); model.train(); model.clip.eval()
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             if accelerator.is_main_process:
                 save_checkpoint(path, trained_state(model), optimizer, step + 1, f"vitron-stage{stage}", config=model.config.to_dict(),
@@ -705,6 +708,45 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
         boxes = [(min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])) for b in boxes]   # a regressed box may come out with its corners swapped
         out[key] = scored(boxes) | dict(final_l1=final)
     return out
+
+# %% ../nbs/14_model.ipynb #5e1c0a77
+REC_READS_PATH: Path = DATA_SAMPLES / "diagnostics" / "rec_reads.json"   # rec_reads: REC learned from REC questions alone, along the way
+
+def rec_reads(steps: int = 12000, n_test: int = 200, base_steps: int = 400, batch_size: int = 8, seed: int = 0, marks=None,
+              config: VitronConfig | None = None, progress: bool = False) -> dict:
+    """How far REC questions alone carry the LLM. A fresh model (the committed encoder and stage-0 LLM, projectors from `seed`) trains
+    `base_steps` of stage 1.1, then stage 2 on REC alone for `steps` (`train_stage(..., tasks={'rec': 1})`: the stage's peak learning
+    rate, warm-up and one cosine over all `steps`), and is scored on `n_test` held-out questions (accuracy at IoU 0.5, all / seen /
+    unseen; mIoU; how often the name it writes first is right) after each of `marks` steps (default: an eighth, a quarter, half, all).
+    A mark before the end is scored at a learning rate not yet decayed. Nothing is kept but the record."""
+    import tempfile
+    from vitron_nb.metrics import parse_box, box_iou
+    from vitron_nb.generator import _split_scores
+    marks = sorted(set(marks or (steps // 8, steps // 4, steps // 2, steps)))
+    if min(steps, n_test, base_steps, batch_size) < 1 or not all(1 <= m <= steps for m in marks):
+        raise VitronError(f"rec_reads: steps, n_test, base_steps and batch_size must be >= 1 and every mark in 1..steps; got {steps}, {n_test}, {base_steps}, {batch_size}, {marks}")
+    test = make_examples(["rec"], n_per_task=n_test, split="test", seed=seed)
+    truth, unseen = [parse_box(e.target_text()) for e in test], [bool(e.meta.get("unseen")) for e in test]
+    curve, losses, began = [], [], time.time()
+    def score(done: int, loss: float):
+        losses.append(loss)
+        if done not in marks: return
+        model.eval()
+        written = answer(model, test)
+        iou = [box_iou(parse_box(a), t) if parse_box(a) else 0.0 for a, t in zip(written, truth)]
+        curve.append(dict(step=done, questions=done * batch_size, rec=_split_scores([i >= 0.5 for i in iou], unseen),
+                          miou=round(float(np.mean(iou)), 4), name_right=round(float(np.mean([a.split(":")[0].strip() == answer_name(e)
+                                                                                              for a, e in zip(written, test)])), 4),
+                          loss=round(float(np.mean(losses[-100:])), 4), minutes=round((time.time() - began) / 60, 1)))
+    set_seed(seed)
+    model = build_model(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = train_stage(model, "1.1", steps=base_steps, out_dir=Path(tmp) / "base", seed=seed, progress=False)
+        began = time.time()
+        run = train_stage(model, "2", steps=steps, batch_size=batch_size, out_dir=Path(tmp) / "rec", seed=seed, tasks={"rec": 1},
+                          progress=progress, on_step=score)
+    return dict(steps=steps, base_steps=base_steps, batch_size=batch_size, lr=STAGES["2"]["lr"], precision=run["precision"], seed=seed,
+                n_test=n_test, n_unseen=int(sum(unseen)), base_seconds=base["seconds"], seconds=run["seconds"], curve=curve)
 
 # %% ../nbs/14_model.ipynb #b8e0d6a9
 REGION_READOUTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "region_readouts.json"   # region_readouts on the committed model
