@@ -121,6 +121,20 @@ def test_rec_readouts_record_and_a_small_run():
     tokens, names = torch.randn(2, 4, 8), torch.randn(2, 8)
     assert torch.allclose(plain(tokens, names), placed(tokens, names))
 
+def test_rec_reads_record_and_refusals():
+    "The REC-from-REC-alone record: marks in order, questions = steps x batch, REC rising with reads and far short of the floor (14_model's text)."
+    import json
+    from vitron_nb.model import rec_reads, REC_READS_PATH, UNDERSTANDING
+    record = json.loads(REC_READS_PATH.read_text())
+    marks = record["curve"]
+    assert [m["step"] for m in marks] == sorted(m["step"] for m in marks) and marks[-1]["step"] == record["steps"]
+    assert all(m["questions"] == m["step"] * record["batch_size"] for m in marks) and record["n_test"] == 200
+    accuracy = [m["rec"]["all"] for m in marks]
+    assert accuracy == sorted(accuracy) and 0.3 < accuracy[-1] < UNDERSTANDING["rec"][1] / 2
+    assert all(m["name_right"] > 0.8 for m in marks)          # the name is written right: the box is what is missing
+    with pytest.raises(VitronError, match="every mark in 1..steps"): rec_reads(steps=4, marks=(0,))
+    with pytest.raises(VitronError, match="must be >= 1"): rec_reads(steps=4, n_test=0)
+
 def test_region_readouts_record_and_a_small_run():
     import json
     from vitron_nb.model import region_readouts, region_head_reading, REGION_READOUTS_PATH, committed_llm, VITRON_TINY

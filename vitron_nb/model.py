@@ -710,7 +710,7 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
     return out
 
 # %% ../nbs/14_model.ipynb #5e1c0a77
-REC_READS_PATH: Path = DATA_SAMPLES / "diagnostics" / "rec_reads.json"   # rec_reads: REC learned from REC questions alone, along the way
+REC_READS_PATH: Path = DATA_SAMPLES / "reproduction" / "rec_reads.json"   # rec_reads: REC learned from REC questions alone, along the way
 
 def rec_reads(steps: int = 12000, n_test: int = 200, base_steps: int = 400, batch_size: int = 8, seed: int = 0, marks=None,
               config: VitronConfig | None = None, progress: bool = False) -> dict:
