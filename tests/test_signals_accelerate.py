@@ -84,6 +84,36 @@ def test_the_recipe_under_two_processes_trains_the_signal_stages_in_both(tmp_pat
     assert (out / "signals" / "signals.safetensors").is_file() and (out / "model" / "vitron.safetensors").is_file()
     assert run.stdout.count("wrote " + str(out / "model" / "vitron.safetensors")) == 1       # by the main process alone
     assert run.stdout.count("stage 1.3: trained") == 2                                          # both processes trained it
+    # resumed with every alignment stage finished, the signal stages are the first to ask for the processes: still two, over gloo
+    import shutil
+    shutil.rmtree(out / "signals")
+    again = launch_two(Path(sys.executable).parent / "vitron", "train", "--only", "all", "--steps-per-stage", 2, "--batch-size", 2,
+                       "--out", out, timeout=300)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert again.stdout.count("already complete") == 2 * 3 and manifest["stages"]["3"]["processes"] == 2
+
+
+RECIPE_CHILD = r'''
+import json, os, sys
+import torch
+torch.set_num_threads(1)
+from vitron_nb.signals import signal_recipe            # it asks accelerate for the processes itself, before anything else does
+out = sys.argv[1]
+record = signal_recipe(out, steps=2, synergy_steps=2, n=2, n_videos=2, n_t2i=2, progress=False)
+rank = int(os.environ["RANK"])
+json.dump(dict(returned=record is not None, arms=sorted(record["arms"]) if record else None), open(os.path.join(out, f"rank{rank}.json"), "w"))
+'''
+
+
+def test_signal_recipe_under_two_processes_trains_in_both_and_measures_in_one(tmp_path):
+    script, out = tmp_path / "recipe_two.py", tmp_path / "run"
+    script.write_text(RECIPE_CHILD); out.mkdir()
+    launch_two(script, out, timeout=400)
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == {"returned": True, "arms": ["stage_1.3", "with_synergy", "without_synergy"]}
+    assert ranks[1] == {"returned": False, "arms": None}
+    record = json.loads((out / "ablation.json").read_text())
+    assert all(record["arms"][arm]["training"]["processes"] == 2 for arm in record["arms"])
 
 
 def test_one_process_trains_as_the_plain_loop(tmp_path):

@@ -442,7 +442,7 @@ def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
     """Train (or resume) signal `stage` against `parts` (`_signal_parts`): 1.3, then 3 from it with the synergy module (seeded as
     `signal_recipe` seeds that arm), checkpointed in `out/signals/stage{stage}/`, its weights at `SIGNAL_WEIGHTS[stage]`; a finished stage is loaded.
     Under `accelerate launch` every process trains it and the main one writes."""
-    from accelerate import PartialState
+    from vitron_nb.model import _accelerator
     from vitron_nb.signals import train_signals, save_signals, load_signals, SIGNAL_SETTINGS
     path, synergy = out / SIGNAL_WEIGHTS[stage], stage == "3"
     if path.is_file():                                    # written when the stage finished
@@ -456,8 +456,9 @@ def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
         signals, record = train_signals(folder, steps=steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"] if synergy else 0.0,
                                         init=out / SIGNAL_WEIGHTS["1.3"] if synergy else None, seed=args.seed + synergy,
                                         checkpoint_every=args.checkpoint_every or 50, parts_of=parts)
-        if PartialState().is_main_process: save_signals(signals, path, record)
-        PartialState().wait_for_everyone()                # stage 3 starts from stage 1.3's saved weights
+        state = _accelerator(None)                        # the launch's processes (on a machine without a GPU, over gloo)
+        if state.is_main_process: save_signals(signals, path, record)
+        state.wait_for_everyone()                         # stage 3 starts from stage 1.3's saved weights
         status = "resumed" if record["resumed_from"] else "trained"
     totals = [sum(v for k, v in reading.items() if k != "discriminator_accuracy") for reading in record["history"]]
     return {"stage": stage, **{k: record[k] for k in ("steps", "resumed_from", "seed", "synergy_weight", "batch_size", "plain", "lr", "train_seconds")},
@@ -469,8 +470,7 @@ def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
 def train_recipe(args) -> int:
     """`vitron train --only all`: specialists (committed or retrained), every alignment stage, then the signal side (stages 1.3 and 3) against
     the model just aligned; checkpointed, resumable, with a manifest."""
-    from accelerate import PartialState
-    from vitron_nb.model import STAGES, build_model, save_trained
+    from vitron_nb.model import STAGES, build_model, save_trained, _accelerator
     from vitron_nb.core import set_seed
     from vitron_nb.vision import CLIP_PATH
     from vitron_nb.llm import LLM_PATH
@@ -501,7 +501,7 @@ def train_recipe(args) -> int:
             if parts is None:                             # the aligned model, saved before the signal stages train its signal tokens' rows
                 manifest["model"] = "model/vitron.safetensors"
                 if writes: print(f"  wrote {save_trained(model, out / 'model', manifest)}", flush=True)
-                PartialState().wait_for_everyone()        # under `accelerate launch`, every process trains the signal side too
+                _accelerator(None).wait_for_everyone()    # under `accelerate launch`, every process trains the signal side too
                 parts, against = _signal_parts(model, out, settings["specialists"])
                 manifest["signals"] = {"weights": SIGNAL_WEIGHTS["3"], "trained_against": against,
                                        "use": "signals.load_signals(RUN/signals/signals.safetensors, model=model.load_trained(RUN/model))"}

@@ -641,8 +641,8 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
     synergy module and without (same batches); each arm saved (float16), reloaded and measured on the test split (`message_ablation`,
     `synergy_views`). `precision` is how the LLM reads each batch (`train_signals`). With `export`, both arms' weights (the synergy arm is the one the pipeline loads) and the whole record go to `data_samples/signals/`. Resumes from `out_dir`.
     Under `accelerate launch` every process trains; the main one saves, measures and writes (the others return None)."""
-    from accelerate import PartialState
-    state = PartialState()
+    from vitron_nb.model import _accelerator
+    state = _accelerator(None)                     # the launch's processes; made before any other state, so on a CPU it is gloo's
     out = Path(out_dir)
     steps = steps or SIGNAL_SETTINGS["steps"]; synergy_steps = synergy_steps or SIGNAL_SETTINGS["synergy_steps"]
     parts_of = _specialists()
