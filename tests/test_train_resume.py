@@ -174,6 +174,12 @@ def test_the_recipe_refuses_bad_options_and_other_folders_writing_nothing(tmp_pa
     code, _, err = run("train", "--steps-per-stage", "1", "--out", str(tmp_path / "bad"))
     assert code == 2 and "is not valid JSON" in err
 
+def test_retraining_the_specialists_is_refused_under_a_launch(tmp_path, monkeypatch):
+    "Their loops do not use accelerate: under a multi-process launch each process would train its own copy into the same files."
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = run("train", "--specialists", "train", "--steps-per-stage", "1", "--out", str(tmp_path / "s"))
+    assert code == 2 and "--specialists train runs in one process" in err and not (tmp_path / "s").exists()
+
 def test_only_vitron_resumed_keeps_the_records_of_the_call_that_trained_each_stage(tmp_path, monkeypatch):
     "`--only vitron` again into the same folder: finished stages are loaded and keep their record (time, loss); a removed one trains anew."
     from vitron_nb.model import STAGES

@@ -477,6 +477,9 @@ def train_recipe(args) -> int:
     from vitron_nb.tokenizer import TOKENIZER_PATH
     if args.steps: raise VitronError("--steps sets one component's steps; for the whole recipe give --steps-per-stage")
     settings, out, writes = recipe_settings(args), Path(args.out or "runs/recipe"), int(os.environ.get("RANK", "0")) == 0
+    if settings["specialists"] == "train" and int(os.environ.get("WORLD_SIZE", "1")) > 1:   # their loops do not use accelerate
+        raise VitronError("--specialists train runs in one process: each launched process would train its own copy into the same files; "
+                          "run it without accelerate launch (stop after the specialists if you like), then resume the recipe under it")
     config = VitronConfig.from_preset(args.preset)
     manifest = open_run(out, settings, recipe_command(args, settings)) if writes else {"stages": {}}   # other processes: rank 0 keeps it
     manifest["inputs"] = {"encoder": committed_weights(CLIP_PATH), "llm": committed_weights(LLM_PATH), "tokenizer": committed_weights(TOKENIZER_PATH)}
