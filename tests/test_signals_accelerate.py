@@ -136,3 +136,16 @@ def test_one_process_trains_as_the_plain_loop(tmp_path):
     _frozen_rows(model); model.llm.load_state_dict(rows, strict=False)        # the LLM's rows back as they were
     _, record = train_signals(tmp_path, steps=2, batch_size=4, plain=1, lr=1e-3, parts_of=parts, progress=False, precision="bf16")
     assert record["processes"] == 1 and record["history"] == expected
+
+
+def test_the_row_masks_do_not_pile_up():
+    "`_trainable` keeps one gradient mask per embedding table however often it is called; `_frozen_rows` removes it."
+    from vitron_nb.signals import _specialists, Signals, _trainable, _frozen_rows
+    model = _specialists()["model"]
+    weight = model.llm.get_input_embeddings().weight
+    before = len(weight._backward_hooks or {})
+    signals = Signals(model.config)
+    _trainable(model, signals); _trainable(model, signals)
+    assert len(weight._backward_hooks) == before + 1 and weight.requires_grad
+    _frozen_rows(model)
+    assert len(weight._backward_hooks or {}) == before and not weight.requires_grad

@@ -273,8 +273,10 @@ def _check_precision(precision: str, who: str) -> None:
     if precision not in PRECISIONS: raise VitronError(f"{who}: precision must be 'fp32' or 'bf16' (llm.PRECISIONS), got {precision!r}")
 
 def _frozen_rows(model) -> None:
-    "Undo `_trainable`'s unfreezing: the LLM's input and output embeddings learn nothing again."
-    for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight): weight.requires_grad_(False)
+    "Undo `_trainable`'s unfreezing: the LLM's input and output embeddings learn nothing again, and lose their gradient masks."
+    for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight):
+        weight.requires_grad_(False)
+        if getattr(weight, "_row_mask", None) is not None: weight._row_mask.remove(); weight._row_mask = None
 
 def _trainable(model, signals: Signals) -> list:
     "Make only the signal tokens' rows of the LLM's input and output embeddings learn (a gradient mask), plus `signals`; the parameters to optimise."
@@ -282,7 +284,8 @@ def _trainable(model, signals: Signals) -> list:
     weights = [model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight]
     for weight in weights:
         mask = torch.zeros(weight.shape[0], 1, device=weight.device); mask[ids] = 1
-        weight.requires_grad_(True); weight.register_hook(lambda grad, mask=mask: grad * mask)
+        if getattr(weight, "_row_mask", None) is not None: weight._row_mask.remove()     # one mask per table, however often called
+        weight.requires_grad_(True); weight._row_mask = weight.register_hook(lambda grad, mask=mask: grad * mask)
     return list(signals.parameters()) + weights
 
 def _recorded_path(path, out_dir) -> str | None:
