@@ -409,6 +409,10 @@ def export_specialist(name: str, model, record: dict, config) -> Path:
         return export_animator(model, record)
     raise VitronError(f"no specialist {name!r}; the specialists are {', '.join(RECIPE_SPECIALISTS)}")
 
+def _say(*args, **kwargs) -> None:
+    "`print`, from the main process alone: under `accelerate launch` every process runs the same loop, and one report of it is enough."
+    if int(os.environ.get("RANK", "0")) == 0: print(*args, **kwargs)
+
 def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dict | None) -> dict:
     "Train (or resume) alignment `stage` into `out/stage{stage}.safetensors`; a finished one is loaded and its earlier result kept."
     from vitron_nb.model import train_stage, prepare_stage
@@ -419,10 +423,10 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
         prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}")
         model.load_state_dict(tensors, strict=False)
-        print(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
+        _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
         return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"))), "status": "complete, loaded on resume"}
-    if done: print(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
+    if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
                          checkpoint_every=args.checkpoint_every or 50, progress=True)
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
@@ -447,12 +451,12 @@ def _signal_stage(parts: dict, stage: str, steps: int, out: Path, args) -> dict:
     path, synergy = out / SIGNAL_WEIGHTS[stage], stage == "3"
     if path.is_file():                                    # written when the stage finished
         load_signals(path, model=parts["model"])          # its signal tokens' rows into the LLM, as training left them
-        print(f"  already complete: loaded {SIGNAL_WEIGHTS[stage]}", flush=True)
+        _say(f"  already complete: loaded {SIGNAL_WEIGHTS[stage]}", flush=True)
         record, status = json.loads(path.with_suffix(".json").read_text()), "complete, loaded on resume"
     else:
         folder = out / "signals" / f"stage{stage}"
         done = checkpoint_step(folder / "checkpoint.safetensors") or 0
-        if done: print(f"  resumed from step {done} of {steps} (signals/stage{stage}/checkpoint.safetensors)", flush=True)
+        if done: _say(f"  resumed from step {done} of {steps} (signals/stage{stage}/checkpoint.safetensors)", flush=True)
         signals, record = train_signals(folder, steps=steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"] if synergy else 0.0,
                                         init=out / SIGNAL_WEIGHTS["1.3"] if synergy else None, seed=args.seed + synergy,
                                         checkpoint_every=args.checkpoint_every or 50, parts_of=parts)
@@ -489,11 +493,11 @@ def train_recipe(args) -> int:
     save = lambda: write_json(out / "manifest.json", manifest) if writes else None
     save()
     names, specialists, model, parts = list(settings["steps"]), {}, None, None
-    print(f"vitron train: {len(names)} stages ({', '.join(names)}) into {out}, seed {args.seed}, {settings['specialists']} specialists", flush=True)
+    _say(f"vitron train: {len(names)} stages ({', '.join(names)}) into {out}, seed {args.seed}, {settings['specialists']} specialists", flush=True)
     for number, name in enumerate(names, 1):
         steps = settings["steps"][name]
         kind = "specialist" if name in RECIPE_SPECIALISTS else "alignment stage" if name in STAGES else "signal stage"
-        print(f"[{number}/{len(names)}] {kind} {name}: {steps} steps", flush=True)
+        _say(f"[{number}/{len(names)}] {kind} {name}: {steps} steps", flush=True)
         if name in RECIPE_SPECIALISTS:
             specialist, record, result = _specialist_stage(name, steps, out, args, config)
             specialists[name] = (specialist, record)
@@ -512,7 +516,7 @@ def train_recipe(args) -> int:
         manifest["stages"][name] = result
         loss, loaded = result.get("final_loss"), result.get("status", "").startswith("complete")
         loss = "n/a" if loss is None else f"{loss:.4f}" + (" (when it was trained)" if loaded else "")
-        print(f"  stage {name}: {result.get('status', 'done')}" + ("" if loaded else f", resumed_from {result.get('resumed_from')}")
+        _say(f"  stage {name}: {result.get('status', 'done')}" + ("" if loaded else f", resumed_from {result.get('resumed_from')}")
               + f", final loss {loss}", flush=True)
         save()
     if not writes: return 0                                 # under `accelerate launch`, only the main process writes
