@@ -11,10 +11,11 @@ import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'VitronConfig', 'preset_table', 'pick_device', 'set_seed',
-           'warmup_cosine', 'ramp_cosine', 'atomic_path', 'atomic_dir', 'file_sha256', 'committed_weights',
-           'write_json', 'save_tensors', 'read_header', 'load_tensors', 'save_module', 'load_state', 'read_weights',
-           'save_half', 'load_frozen', 'load_module', 'save_checkpoint', 'config_changes', 'load_checkpoint']
+__all__ = ['PRECISIONS', 'PRESETS', 'DATA_SAMPLES', 'VitronError', 'CheckpointError', 'check_precision', 'VitronConfig',
+           'preset_table', 'pick_device', 'set_seed', 'warmup_cosine', 'ramp_cosine', 'atomic_path', 'atomic_dir',
+           'file_sha256', 'committed_weights', 'write_json', 'save_tensors', 'read_header', 'load_tensors',
+           'save_module', 'load_state', 'read_weights', 'save_half', 'load_frozen', 'load_module', 'save_checkpoint',
+           'config_changes', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #fc764dec
 class VitronError(ValueError):
@@ -22,6 +23,15 @@ class VitronError(ValueError):
 
 class CheckpointError(VitronError):
     "A checkpoint file is missing, corrupt, or belongs to a different model."
+
+# %% ../nbs/00_core.ipynb #b7c1e2a4
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")   # how a training loop here may run: float32, or bfloat16 autocast (weights kept in float32)
+
+def check_precision(precision, who: str) -> str:
+    "`precision` if it is one of `PRECISIONS`, else a `VitronError` naming `who` asked for it."
+    if precision not in PRECISIONS:
+        raise VitronError(f"{who}: precision must be {' or '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    return precision
 
 # %% ../nbs/00_core.ipynb #8aa9099a
 @dataclass

@@ -18,13 +18,13 @@ from .tasks import TASKS, ModuleCall, make_example, make_examples, example_rng, 
 from .metrics import parse_box
 
 # %% auto #0
-__all__ = ['VICUNA_7B_PARAMETERS', 'MEDIA_KEYS', 'LORA_TARGETS', 'MEDIA_PREFIX', 'SCENE_PROMPTS', 'CORPUS_KINDS', 'PRECISIONS',
-           'LLM_PATH', 'LLM_FIELDS', 'default_tokenizer', 'llama_config', 'build_llm', 'count_parameters',
-           'parameter_table', 'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows',
-           'unpack_rows', 'add_lora', 'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus',
-           'encode_dialogues', 'token_stream', 'stream_batch', 'dialogue_loss', 'unigram_baseline', 'parse_call',
-           'call_accuracy', 'save_llm_checkpoint', 'load_llm_checkpoint', 'learning_rate', 'dialogues_needed',
-           'pretrain_llm', 'measure_precision', 'load_llm', 'evaluate_llm', 'export_llm']
+__all__ = ['VICUNA_7B_PARAMETERS', 'MEDIA_KEYS', 'LORA_TARGETS', 'MEDIA_PREFIX', 'SCENE_PROMPTS', 'CORPUS_KINDS', 'LLM_PATH',
+           'LLM_FIELDS', 'default_tokenizer', 'llama_config', 'build_llm', 'count_parameters', 'parameter_table',
+           'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows', 'unpack_rows',
+           'add_lora', 'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus', 'encode_dialogues',
+           'token_stream', 'stream_batch', 'dialogue_loss', 'unigram_baseline', 'parse_call', 'call_accuracy',
+           'save_llm_checkpoint', 'load_llm_checkpoint', 'learning_rate', 'dialogues_needed', 'pretrain_llm',
+           'measure_precision', 'load_llm', 'evaluate_llm', 'export_llm']
 
 # %% ../nbs/12_llm.ipynb #409f807b
 @lru_cache(maxsize=1)
@@ -441,14 +441,14 @@ def _optimizer(llm, lr: float):
     "AdamW as used for stage 0."
     return torch.optim.AdamW(llm.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
 
-PRECISIONS = ("fp32", "bf16")   # how a training loop here may run: float32, or bfloat16 autocast (weights kept in float32)
+from .core import check_precision   # the precisions every training loop takes, defined once in core
 
 def _check_training(steps, batch_size, seq_len, config, loss_on, precision) -> None:
     "Refuse training settings that cannot work, naming the setting."
     if steps < 1 or batch_size < 1: raise VitronError(f"need steps >= 1 and batch_size >= 1, got {steps}, {batch_size}")
     if not 2 <= seq_len <= config.max_seq_len: raise VitronError(f"seq_len must be 2..max_seq_len ({config.max_seq_len}), got {seq_len}")
     if loss_on not in ("all", "assistant"): raise VitronError(f"loss_on must be 'all' or 'assistant', got {loss_on!r}")
-    if precision not in PRECISIONS: raise VitronError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision, "pretrain_llm")
 
 def dialogues_needed(steps: int, batch_size: int, seq_len: int, tokens_per_dialogue: int = 62) -> int:
     "How many dialogues make one pass over the tokens `steps` batches read (a PixelWorld dialogue is ~62 tokens)."

@@ -246,7 +246,7 @@ STAGES: dict[str, dict] = {   # per stage: task mix (relative weights), what tra
     "1.2": dict(tasks={task: 1 for task in (*ROUTING_TASKS, "rec", "region_caption", "video_grounding", "image_qa", "video_qa")},
                 llm="full", lr=3e-4, steps=600, precision="bf16", phrasings="wide"),
 }
-from .llm import PRECISIONS   # the training loops' precisions, defined once with stage 0's
+from .core import check_precision   # the precisions every training loop takes, defined once in core
 
 def caption_example(index: int, split: str = "train", config: VitronConfig | None = None, seed: int = 0) -> Example:
     "An image-captioning example (stage 1.1): a scene and a sentence naming every object."
@@ -404,7 +404,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
     precision = precision or STAGES.get(stage, {}).get("precision", "fp32")
-    if precision not in PRECISIONS: raise VitronError(f"precision {precision!r}: choose one of {PRECISIONS}")
+    check_precision(precision, "train_stage")
     accelerator = _accelerator(cpu)
     rank, world = accelerator.process_index, accelerator.num_processes
     params = prepare_stage(model, stage)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .calls import MESSAGE_MODES
-from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set_seed, save_tensors, load_tensors, write_json,
+from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, set_seed, save_tensors, load_tensors, write_json, check_precision,
                             warmup_cosine, config_changes)
 
 # %% auto #0
@@ -136,7 +136,7 @@ def signal_states(model, examples: list, answers: list[str], packed: bool = True
     the loss and the rows come back in float32."""
     from vitron_nb.model import encode_batch
     from vitron_nb.llm import pack_rows, unpack_rows
-    _check_precision(precision, "signal_states")
+    check_precision(precision, "signal_states")
     n = model.config.n_signal
     batch = encode_batch(model, examples, answers)
     with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -267,11 +267,6 @@ def _signal_loss(parts_of, signals, examples, step, seed, synergy_weight, packed
     return total, readings
 
 # %% ../nbs/26_signals.ipynb #05ac6085
-def _check_precision(precision: str, who: str) -> None:
-    "Refuse a precision the signal stages do not run (llm.PRECISIONS), naming the caller."
-    from vitron_nb.llm import PRECISIONS
-    if precision not in PRECISIONS: raise VitronError(f"{who}: precision must be 'fp32' or 'bf16' (llm.PRECISIONS), got {precision!r}")
-
 def _frozen_rows(model) -> None:
     "Undo `_trainable`'s unfreezing: the LLM's input and output embeddings learn nothing again, and lose their gradient masks."
     for weight in (model.llm.get_input_embeddings().weight, model.llm.get_output_embeddings().weight):
@@ -330,7 +325,7 @@ def train_signals(out_dir="runs/signals", steps: int | None = None, synergy_weig
     from vitron_nb.model import _accelerator, process_examples
     settings = {**SIGNAL_SETTINGS, **{k: v for k, v in dict(steps=steps, batch_size=batch_size, plain=plain, lr=lr, precision=precision).items() if v is not None}}
     steps, batch_size, plain, lr, precision = settings["steps"], settings["batch_size"], settings["plain"], settings["lr"], settings["precision"]
-    _check_precision(precision, "train_signals")
+    check_precision(precision, "train_signals")
     if steps < 1 or batch_size < 1 or plain < 0: raise VitronError(f"need steps >= 1, batch_size >= 1, plain >= 0; got {steps}, {batch_size}, {plain}")
     if not (isinstance(synergy_weight, (int, float)) and 0 <= synergy_weight <= 10): raise VitronError(f"synergy_weight must be a number in [0, 10], got {synergy_weight!r}")
     accelerator = _accelerator(cpu)

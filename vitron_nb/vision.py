@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, pick_device, set_seed,
+from .core import (VitronConfig, VitronError, CheckpointError, DATA_SAMPLES, pick_device, set_seed, check_precision,
                             save_tensors, load_tensors, write_json, ramp_cosine)
 from . import core
 from .world import (COLOURS, SHAPES, SIZES, DIGIT_NAMES, HELD_OUT, Scene, sample_scene, sample_object, position_name,
@@ -439,7 +439,7 @@ def retune_vision(clip=None, config: VitronConfig | None = None, out_dir="runs/c
     warm-up then a cosine to zero; resumes from `out_dir`. Returns (model, record)."""
     from tqdm.auto import tqdm
     if steps < 1 or batch_size < 2: raise VitronError(f"need steps >= 1 and batch_size >= 2, got {steps}, {batch_size}")
-    if precision not in ("fp32", "bf16"): raise VitronError(f"precision {precision!r}: choose 'fp32' or 'bf16'")
+    check_precision(precision, "retune_vision")
     device = pick_device()
     model = (clip if clip is not None else load_clip(config=config, device=device)).to(device).train()
     config = model.vitron_config
