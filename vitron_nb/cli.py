@@ -409,9 +409,13 @@ def export_specialist(name: str, model, record: dict, config) -> Path:
         return export_animator(model, record)
     raise VitronError(f"no specialist {name!r}; the specialists are {', '.join(RECIPE_SPECIALISTS)}")
 
+def _main_process() -> bool:
+    "Whether this is the main process, or the only one: under `accelerate launch` every process runs the same loop, and the main one writes."
+    return int(os.environ.get("RANK", "0")) == 0
+
 def _say(*args, **kwargs) -> None:
-    "`print`, from the main process alone: under `accelerate launch` every process runs the same loop, and one report of it is enough."
-    if int(os.environ.get("RANK", "0")) == 0: print(*args, **kwargs)
+    "`print`, from the main process alone: one report of the loop every process runs is enough."
+    if _main_process(): print(*args, **kwargs)
 
 def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dict | None) -> dict:
     "Train (or resume) alignment `stage` into `out/stage{stage}.safetensors`; a finished one is loaded and its earlier result kept."
@@ -480,7 +484,7 @@ def train_recipe(args) -> int:
     from vitron_nb.llm import LLM_PATH
     from vitron_nb.tokenizer import TOKENIZER_PATH
     if args.steps: raise VitronError("--steps sets one component's steps; for the whole recipe give --steps-per-stage")
-    settings, out, writes = recipe_settings(args), Path(args.out or "runs/recipe"), int(os.environ.get("RANK", "0")) == 0
+    settings, out, writes = recipe_settings(args), Path(args.out or "runs/recipe"), _main_process()
     if settings["specialists"] == "train" and int(os.environ.get("WORLD_SIZE", "1")) > 1:   # their loops do not use accelerate
         raise VitronError("--specialists train runs in one process: each launched process would train its own copy into the same files; "
                           "run it without accelerate launch (stop after the specialists if you like), then resume the recipe under it")
@@ -698,7 +702,7 @@ def cmd_train(args) -> int:
         model = build_model(VitronConfig.from_preset(args.preset))
         # each stage as the whole recipe trains it; a stage finished in an earlier call is only loaded, and keeps that call's record
         results = [_alignment_stage(model, stage, steps[stage], out, args, earlier.get(stage)) for stage in STAGES]
-        if int(os.environ.get("RANK", "0")) != 0: return 0      # under `accelerate launch`, only the main process writes
+        if not _main_process(): return 0                        # under `accelerate launch`, only the main process writes
         print(json.dumps(results, indent=2))
         command = f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}

@@ -26,9 +26,9 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
            'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
            'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
-           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'rec_readouts', 'rec_reads',
-           'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres',
-           'motion_readouts', 'invoked', 'invocation', 'measure_diagnostics']
+           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts',
+           'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions', 'direction_questions',
+           'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -679,6 +679,12 @@ def name_embeddings(model: VitronModel, names: list[str]) -> torch.Tensor:
     embed, tok = model.llm.get_input_embeddings().weight, model.tokenizer
     return torch.stack([embed[tok(" " + name, add_special_tokens=False)["input_ids"]].mean(0).float().cpu() for name in names])
 
+def written_boxes(model: VitronModel, questions: list[Example]) -> tuple[list, float]:
+    "The boxes the model writes for REC `questions` (None where it writes none), and how often the name it writes first is right."
+    from vitron_nb.metrics import parse_box
+    written = answer(model, questions)
+    return [parse_box(a) for a in written], round(float(np.mean([a.split(":")[0].strip() == answer_name(e) for a, e in zip(written, questions)])), 4)
+
 def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, steps: int = 3000, batch_size: int = 64,
                  seed: int = 0, progress: bool = False) -> dict:
     """REC accuracy at IoU 0.5 on `n_test` held-out questions (all / seen / unseen combinations), read four ways: the box the LLM
@@ -694,9 +700,8 @@ def rec_readouts(model: VitronModel, n_train: int = 6000, n_test: int = 400, ste
     truth, unseen = [parse_box(e.target_text()) for e in test], np.array([bool(e.meta.get("unseen")) for e in test])
     scored = lambda boxes: _split_scores([box_iou(b, t) >= 0.5 for b, t in zip(boxes, truth)], unseen)
     out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, steps=steps, batch_size=batch_size, seed=seed)
-    written = answer(model, test)
-    out["written"] = scored([parse_box(a) for a in written])
-    out["written_name"] = round(float(np.mean([a.split(":")[0].strip() == answer_name(e) for a, e in zip(written, test)])), 4)
+    boxes, out["written_name"] = written_boxes(model, test)
+    out["written"] = scored(boxes)
     out["clip_head"] = scored(locate_named(model.clip, np.stack([e.image for e in test]), [answer_name(e) for e in test]))
     train = make_examples(["rec"], n_per_task=n_train, split="train", seed=seed)
     (x_train, q_train), (x_test, q_test) = named_image_tokens(model, train), named_image_tokens(model, test)
@@ -732,11 +737,10 @@ def rec_reads(steps: int = 12000, n_test: int = 200, base_steps: int = 400, batc
         losses.append(loss)
         if done not in marks: return
         model.eval()
-        written = answer(model, test)
-        iou = [box_iou(parse_box(a), t) if parse_box(a) else 0.0 for a, t in zip(written, truth)]
+        boxes, name_right = written_boxes(model, test)
+        iou = [box_iou(b, t) for b, t in zip(boxes, truth)]           # a box not written scores 0
         curve.append(dict(step=done, questions=done * batch_size, rec=_split_scores([i >= 0.5 for i in iou], unseen),
-                          miou=round(float(np.mean(iou)), 4), name_right=round(float(np.mean([a.split(":")[0].strip() == answer_name(e)
-                                                                                              for a, e in zip(written, test)])), 4),
+                          miou=round(float(np.mean(iou)), 4), name_right=name_right,
                           loss=round(float(np.mean(losses[-100:])), 4), minutes=round((time.time() - began) / 60, 1)))
     set_seed(seed)
     model = build_model(config)
