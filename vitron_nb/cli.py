@@ -425,7 +425,7 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     done = checkpoint_step(path) or 0
     if done >= steps:
         prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
-        tensors, meta = load_checkpoint(path, f"vitron-stage{stage}")
+        tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", config=model.config)
         model.load_state_dict(tensors, strict=False)
         _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
@@ -636,6 +636,8 @@ def cmd_train(args) -> int:
         raise VitronError("--specialists, --steps-per-stage, --batch-size and --checkpoint-every belong to the whole recipe (--only all)")
     retune = getattr(args, "retune", False)
     if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
+    levers = {k: v for k, v in (("position_words", getattr(args, "position_words", False) or None), ("box_loss", getattr(args, "box_loss", None))) if v is not None}
+    if levers and args.only != "vitron": raise VitronError("--position-words and --box-loss belong to --only vitron (the alignment stages alone)")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -699,12 +701,13 @@ def cmd_train(args) -> int:
         before = out / "model" / "metrics.json"                 # this run folder's earlier record, if an earlier call wrote one
         earlier = {r["stage"]: r for r in json.loads(before.read_text())["stages"]} if before.is_file() else {}
         set_seed(args.seed)                                     # the fresh projectors: the same weights for the same seed
-        model = build_model(VitronConfig.from_preset(args.preset))
+        model = build_model(VitronConfig.from_preset(args.preset, **levers))
         # each stage as the whole recipe trains it; a stage finished in an earlier call is only loaded, and keeps that call's record
         results = [_alignment_stage(model, stage, steps[stage], out, args, earlier.get(stage)) for stage in STAGES]
         if not _main_process(): return 0                        # under `accelerate launch`, only the main process writes
         print(json.dumps(results, indent=2))
-        command = f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
+        command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
+                   + (" --position-words" if levers.get("position_words") else "") + (f" --box-loss {levers['box_loss']}" if "box_loss" in levers else ""))
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
@@ -861,6 +864,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "1.2, signals.SIGNAL_SETTINGS for 1.3 and 3, and with --specialists train each specialist's, those of its committed weights)")
     recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8); the specialists and signal stages keep their own")
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
+    boxes = train.add_argument_group("the alignment stages alone (--only vitron): the two levers for boxes (14_model, \"Two levers for boxes\")")
+    boxes.add_argument("--position-words", action="store_true", help="add the words of each image token's place to it (config.position_words)")
+    boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
+                       "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)
     bench = sub.add_parser("bench", help="measure training and answer speed against a matmul timed in the same run; with --table also re-measure "
                            "the twelve-task table; write bench.json (and results.ipynb)",

@@ -52,6 +52,11 @@ class VitronConfig:
                                     # which cannot tell which way a thing moves; the paper preset keeps it)
     image_merge: int = 1            # image tokens: each image_merge x image_merge block of patch tokens concatenated into one
                                     # token before the projector (1: every patch, the paper's route; 2: four times fewer)
+    position_words: bool = False    # image tokens: add the LLM's own word embeddings of each token's place (the first decimal of its
+                                    # centre's x, and of its y through a fixed rotation), so a box's digits can be read off the
+                                    # tokens an object covers (a lever for boxes, not in the paper; 14_model, "Two levers for boxes")
+    box_loss: str = "tokens"        # how alignment scores a box's digits: "tokens" (cross-entropy, as every other token) or "ordinal"
+                                    # (each decimal against soft targets spread over its neighbouring digits; the other lever)
     # --- LLM (Llama architecture) ---
     vocab_size: int = 1024          # tokenizer vocabulary, special tokens included (paper: 32000)
     d_llm: int = 256                # LLM hidden width (paper: 4096, Vicuna-7B)
@@ -80,6 +85,8 @@ class VitronConfig:
             raise VitronError(f"image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
         if self.projector not in ("linear", "mlp2x_gelu"):
             raise VitronError(f"projector must be 'linear' or 'mlp2x_gelu', got {self.projector!r}")
+        if self.box_loss not in ("tokens", "ordinal"):
+            raise VitronError(f"box_loss must be 'tokens' or 'ordinal', got {self.box_loss!r}")
         if self.video_pooling not in ("mean", "none"):
             raise VitronError(f"video_pooling must be 'mean' or 'none', got {self.video_pooling!r}")
         if self.n_frames < 2: raise VitronError(f"n_frames must be at least 2, got {self.n_frames}")

@@ -16,19 +16,20 @@ from .evaluate import Prediction
 
 # %% auto #0
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PAIR_TEXT_SPLIT',
-           'PAIR_TEXT_SEED', 'LLM_TRAINING', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION', 'BOX_AXES_PATH',
-           'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES', 'QA_KINDS_PATH',
-           'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width', 'image_token_width',
-           'merge_patches', 'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text',
-           'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
-           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
-           'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
-           'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
-           'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
-           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
-           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts',
-           'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions', 'direction_questions',
-           'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'measure_diagnostics']
+           'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
+           'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES',
+           'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width',
+           'image_token_width', 'merge_patches', 'place_words', 'MediaNorm', 'VitronModel', 'build_model',
+           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
+           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
+           'grounded_caption_example', 'any_example', 'video_task', 'stage_examples', 'stage_texts', 'prepare_stage',
+           'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage',
+           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
+           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
+           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
+           'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading',
+           'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
+           'invoked', 'invocation', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -49,6 +50,18 @@ def merge_patches(tokens: torch.Tensor, merge: int) -> torch.Tensor:
     if merge == 1: return tokens
     g = side // merge
     return tokens.reshape(b, g, merge, g, merge, d).permute(0, 1, 3, 2, 4, 5).reshape(b, g * g, merge * merge * d)
+
+def place_words(llm, tokenizer, config: VitronConfig) -> torch.Tensor:
+    """One vector per image token (row-major, after `config.image_merge`): the LLM's input embedding of the digit a box would write
+    first for the token centre's x (`0.d...`), plus that of its y turned by a fixed random rotation, so the two read apart.
+    `config.position_words` adds them to the image tokens: the words a box is written in, at the place each token shows."""
+    side = config.image_size // config.patch_size // config.image_merge
+    table = llm.get_input_embeddings().weight.detach().float().cpu()
+    ids = [tokenizer.convert_tokens_to_ids(str(k)) for k in range(10)]
+    if len(set(ids)) != 10 or tokenizer.unk_token_id in ids: raise VitronError("place_words: the tokenizer has no single token for each digit 0-9")
+    digit = lambda k: table[ids[min(9, int(10 * (k + 0.5) / side))]]
+    turn = torch.linalg.qr(torch.randn(table.shape[1], table.shape[1], generator=torch.Generator().manual_seed(0)))[0]
+    return torch.stack([digit(c) + turn @ digit(r) for r in range(side) for c in range(side)])
 
 # %% ../nbs/14_model.ipynb #083079de
 FEATURE_STAT_SCENES = 64   # train-split scenes whose frozen patch features fix MediaNorm's standardisation statistics
@@ -85,6 +98,7 @@ class VitronModel(nn.Module):
         self.video_projector = build_projector(config, video_token_width(config))
         self.region_encoder = RegionEncoder(config)
         self.media_norm = MediaNorm(config)
+        if config.position_words: self.register_buffer("place_words", place_words(llm, tokenizer, config))   # kept in checkpoints
 
     @property
     def device(self): return next(self.llm.parameters()).device
@@ -151,7 +165,8 @@ def media_embeddings(model: VitronModel, examples: list[Example]) -> dict[str, l
     norm = model.media_norm
     if has["image"]:
         pictures = merge_patches(torch.stack([patches[i] for i in has["image"]]), model.config.image_merge)
-        media["image"] = list(norm("image", model.image_projector(norm.standardise(pictures))))
+        tokens = norm("image", model.image_projector(norm.standardise(pictures)))
+        media["image"] = list(tokens + model.place_words.to(tokens.dtype) if model.config.position_words else tokens)
     if has["video"]:
         videos = [examples[i].video for i in has["video"]]
         groups = [np.stack(videos)] if len({v.shape for v in videos}) == 1 else [v[None] for v in videos]
@@ -356,12 +371,41 @@ def process_examples(examples: list, process_index: int, num_processes: int) -> 
     return examples[process_index * share:(process_index + 1) * share]
 
 # %% ../nbs/14_model.ipynb #0e520e93
+BOX_SIGMAS: tuple[float, float] = (0.35, 1.0)   # `box_digit_loss`: spread, in digits, of the soft targets of a coordinate's first and second decimal
+
+def digit_spread(centre: torch.Tensor, sigma: float) -> torch.Tensor:
+    "Soft targets over the ten digits for values `centre` (any shape) in digit units, digit k covering [k, k + 1): a Gaussian of `sigma` over the digits' midpoints."
+    midpoints = torch.arange(10, device=centre.device).float() + 0.5
+    return (-(midpoints - centre[..., None]) ** 2 / (2 * sigma ** 2)).softmax(-1)
+
+def box_digit_loss(logits: torch.Tensor, labels: torch.Tensor, tokenizer, sigmas: tuple[float, float] = BOX_SIGMAS) -> torch.Tensor:
+    """The next-token loss of `labels` (-100: not scored) under `logits` (B x T x V, unshifted, as transformers' causal-LM loss takes
+    them), except at a box coordinate's decimals ('0', '.', d1, d2): there the target is spread over the ten digits, a Gaussian
+    in digit units centred on the true value (sigma `sigmas[0]` for d1, centred on d1.d2; `sigmas[1]` for d2), so a digit one off
+    costs less than one far off. Its most likely digit is always the true one; sigmas near 0 give the plain loss."""
+    if len(sigmas) != 2 or min(sigmas) <= 0: raise VitronError(f"box_digit_loss: sigmas must be two positive numbers, got {sigmas!r}")
+    digits = torch.tensor([tokenizer.convert_tokens_to_ids(str(k)) for k in range(10)], device=labels.device)
+    dot, zero = tokenizer.convert_tokens_to_ids("."), digits[0]
+    logp, target = logits[:, :-1].float().log_softmax(-1), labels[:, 1:]
+    nll = -logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]
+    is_digit = (target[..., None] == digits).any(-1)
+    value = (target[..., None] == digits).float().argmax(-1).float()         # the digit written there (0 where none)
+    before = lambda t, k: nn.functional.pad(t, (k, 0), value=-1)[:, :t.shape[1]]         # what the label k places earlier is
+    after = lambda t, k: nn.functional.pad(t, (0, k), value=0)[:, k:]
+    first = is_digit & (before(target, 1) == dot) & (before(target, 2) == zero) & (after(is_digit.long(), 1) == 1)
+    second = is_digit & (before(target, 2) == dot) & (before(target, 3) == zero)
+    digit_logp = logp[..., digits]
+    soft_first = -(digit_spread(value + (after(value, 1) + 0.5) / 10, sigmas[0]) * digit_logp).sum(-1)
+    soft_second = -(digit_spread(value + 0.5, sigmas[1]) * digit_logp).sum(-1)
+    per_token = torch.where(first, soft_first, torch.where(second, soft_second, nll))
+    return per_token[target != -100].mean()
+
 class _StageLoss(nn.Module):
     """The trainable parts of a model as one module whose forward is (loss, tokens): what DDP wraps; CLIP is not a submodule. The
     batches are packed (`llm.pack_rows`: the padded batch's loss, without computing its padding) unless `packed=False`."""
     def __init__(self, model: VitronModel, packed: bool = True):
         super().__init__()
-        self.packed = packed
+        self.packed, self.ordinal = packed, model.config.box_loss == "ordinal"   # ordinal: `box_digit_loss` scores the answers
         self.llm, self.image_projector = model.llm, model.image_projector
         self.video_projector, self.region_encoder = model.video_projector, model.region_encoder
         self.media_norm = model.media_norm
@@ -372,7 +416,11 @@ class _StageLoss(nn.Module):
         from vitron_nb.llm import pack_rows
         pack = pack_rows if self.packed else lambda batch: batch
         batch = encode_batch(self._model[0], examples)
-        loss, tokens = self.llm(**pack(batch)).loss, batch["attention_mask"].sum()
+        if self.ordinal:
+            packed = pack(batch); labels = packed.pop("labels")
+            loss = box_digit_loss(self.llm(**packed).logits, labels, self._model[0].tokenizer)
+        else: loss = self.llm(**pack(batch)).loss
+        tokens = batch["attention_mask"].sum()
         if len(texts):
             enc = self._model[0].tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False).to(loss.device)
             enc["labels"] = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
@@ -413,7 +461,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     path = Path(out_dir) / f"stage{stage}.safetensors"
     start, earlier = 0, 0.0
     if resume and path.is_file():
-        tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", optimizer)
+        tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", optimizer, config=model.config)   # refuses a run of another config
         model.load_state_dict(tensors, strict=False); start, earlier = meta["step"], float(meta.get("train_seconds", 0.0))
     trainable, optimizer = accelerator.prepare(_StageLoss(model), optimizer)
     set_seed(seed + start + 1_000_003 * rank)       # each process its own dropout stream; process 0 as in a 1-process run
