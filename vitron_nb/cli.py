@@ -636,8 +636,9 @@ def cmd_train(args) -> int:
         raise VitronError("--specialists, --steps-per-stage, --batch-size and --checkpoint-every belong to the whole recipe (--only all)")
     retune = getattr(args, "retune", False)
     if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
-    levers = {k: v for k, v in (("position_words", getattr(args, "position_words", False) or None), ("box_loss", getattr(args, "box_loss", None))) if v is not None}
-    if levers and args.only != "vitron": raise VitronError("--position-words and --box-loss belong to --only vitron (the alignment stages alone)")
+    levers = {k: v for k, v in (("position_words", getattr(args, "position_words", False) or None), ("video_position_words", getattr(args, "video_position_words", False) or None),
+                                ("box_loss", getattr(args, "box_loss", None))) if v is not None}
+    if levers and args.only != "vitron": raise VitronError("--position-words, --video-position-words and --box-loss belong to --only vitron (the alignment stages alone)")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -707,7 +708,8 @@ def cmd_train(args) -> int:
         if not _main_process(): return 0                        # under `accelerate launch`, only the main process writes
         print(json.dumps(results, indent=2))
         command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
-                   + (" --position-words" if levers.get("position_words") else "") + (f" --box-loss {levers['box_loss']}" if "box_loss" in levers else ""))
+                   + (" --position-words" if levers.get("position_words") else "") + (" --video-position-words" if levers.get("video_position_words") else "")
+                   + (f" --box-loss {levers['box_loss']}" if "box_loss" in levers else ""))
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
@@ -866,6 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
     boxes = train.add_argument_group("the alignment stages alone (--only vitron): the two levers for boxes (14_model, \"Two levers for boxes\")")
     boxes.add_argument("--position-words", action="store_true", help="add the words of each image token's place to it (config.position_words)")
+    boxes.add_argument("--video-position-words", action="store_true", help="the same for every frame's video tokens (config.video_position_words)")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)

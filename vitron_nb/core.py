@@ -55,6 +55,7 @@ class VitronConfig:
     position_words: bool = False    # image tokens: add the LLM's own word embeddings of each token's place (the first decimal of its
                                     # centre's x, and of its y through a fixed rotation), so a box's digits can be read off the
                                     # tokens an object covers (a lever for boxes, not in the paper; 14_model, "Two levers for boxes")
+    video_position_words: bool = False  # the same for video tokens: each frame's tokens get the words of their place
     box_loss: str = "tokens"        # how alignment scores a box's digits: "tokens" (cross-entropy, as every other token) or "ordinal"
                                     # (each decimal against soft targets spread over its neighbouring digits; the other lever)
     # --- LLM (Llama architecture) ---

@@ -51,11 +51,12 @@ def merge_patches(tokens: torch.Tensor, merge: int) -> torch.Tensor:
     g = side // merge
     return tokens.reshape(b, g, merge, g, merge, d).permute(0, 1, 3, 2, 4, 5).reshape(b, g * g, merge * merge * d)
 
-def place_words(llm, tokenizer, config: VitronConfig) -> torch.Tensor:
-    """One vector per image token (row-major, after `config.image_merge`): the LLM's input embedding of the digit a box would write
-    first for the token centre's x (`0.d...`), plus that of its y turned by a fixed random rotation, so the two read apart.
-    `config.position_words` adds them to the image tokens: the words a box is written in, at the place each token shows."""
-    side = config.image_size // config.patch_size // config.image_merge
+def place_words(llm, tokenizer, config: VitronConfig, merge: int | None = None) -> torch.Tensor:
+    """One vector per token of a picture's grid (row-major, each token `merge` x `merge` patches; default `config.image_merge`): the
+    LLM's input embedding of the digit a box would write first for the token centre's x (`0.d...`), plus that of its y turned by a
+    fixed random rotation, so the two read apart. `config.position_words` adds them to the image tokens, and
+    `config.video_position_words` to every frame's video tokens: the words a box is written in, at the place each token shows."""
+    side = config.image_size // config.patch_size // (config.image_merge if merge is None else merge)
     table = llm.get_input_embeddings().weight.detach().float().cpu()
     ids = [tokenizer.convert_tokens_to_ids(str(k)) for k in range(10)]
     if len(set(ids)) != 10 or tokenizer.unk_token_id in ids: raise VitronError("place_words: the tokenizer has no single token for each digit 0-9")
@@ -99,6 +100,8 @@ class VitronModel(nn.Module):
         self.region_encoder = RegionEncoder(config)
         self.media_norm = MediaNorm(config)
         if config.position_words: self.register_buffer("place_words", place_words(llm, tokenizer, config))   # kept in checkpoints
+        if config.video_position_words:   # one frame's grid: FRAME_MERGE x FRAME_MERGE patches a token on the route that keeps frames
+            self.register_buffer("video_place_words", place_words(llm, tokenizer, config, FRAME_MERGE if config.video_pooling == "none" else 1))
 
     @property
     def device(self): return next(self.llm.parameters()).device
@@ -170,7 +173,11 @@ def media_embeddings(model: VitronModel, examples: list[Example]) -> dict[str, l
     if has["video"]:
         videos = [examples[i].video for i in has["video"]]
         groups = [np.stack(videos)] if len({v.shape for v in videos}) == 1 else [v[None] for v in videos]
-        media["video"] = [row for g in groups for row in norm("video", model.video_projector(norm.standardise(video_tokens(model, g))))]
+        for g in groups:
+            tokens = norm("video", model.video_projector(norm.standardise(video_tokens(model, g))))
+            if model.config.video_position_words:            # the same words in every frame (frames follow one another)
+                tokens = tokens + model.video_place_words.repeat(tokens.shape[1] // len(model.video_place_words), 1).to(tokens.dtype)
+            media["video"] += list(tokens)
     if has["region"]:
         regions = model.region_encoder(torch.stack([patches[i] for i in has["region"]]), [examples[i].region for i in has["region"]])
         media["region"] = list(norm("region", regions))
@@ -640,10 +647,10 @@ def compare_records(reference: dict[str, tuple[float, int]], other: dict[str, tu
                          within=abs(b - a) <= noise + 1e-9))
     return rows
 
-def compare_table(rows: list[dict], digits: int = 2) -> str:
-    "A markdown table of `compare_records` rows: each number, committed beside the second run, the difference and the noise allowed."
+def compare_table(rows: list[dict], digits: int = 2, names: tuple[str, str] = ("committed", "second run")) -> str:
+    "A markdown table of `compare_records` rows: each number, the reference beside the other run (their column `names`), the difference and the noise allowed."
     f = lambda v, sign="": f"{v:{sign}.{digits}f}"
-    return "| number | committed | second run | difference | noise allowed (2 SE) | within |\n|---|---|---|---|---|---|\n" + "\n".join(
+    return f"| number | {names[0]} | {names[1]} | difference | noise allowed (2 SE) | within |\n|---|---|---|---|---|---|\n" + "\n".join(
         f"| {r['name']} | {f(r['reference'])} | {f(r['other'])} | {f(r['difference'], '+')} | {f(r['noise'])} | {'yes' if r['within'] else '**no**'} |" for r in rows)
 
 # %% ../nbs/14_model.ipynb #7ed7f143
