@@ -55,6 +55,7 @@ def test_place_words_spell_each_tokens_place():
     assert torch.allclose(dy.norm(), step.norm(), atol=1e-4) and F.cosine_similarity(dy, step, dim=0) < 0.5
     assert torch.equal(place_words(llm, tok, config), words)
     assert place_words(llm, tok, VitronConfig(position_words=True, image_merge=2)).shape[0] == (side // 2) ** 2
+    assert torch.equal(place_words(llm, tok, config, merge=2)[1 * side // 2 + 1], words[2 * side + 2])   # both write 0.3 first
 
 def test_a_model_with_both_levers_adds_the_words_trains_and_keeps_them(tmp_path):
     from vitron_nb.model import build_model, media_embeddings, _StageLoss, train_stage, trained_state, save_trained, load_trained
@@ -73,8 +74,20 @@ def test_a_model_with_both_levers_adds_the_words_trains_and_keeps_them(tmp_path)
     # a run folder trained without the levers refuses to resume with them
     with pytest.raises(VitronError, match="another config"): train_stage(plain, "2", steps=2, batch_size=2, out_dir=tmp_path, tasks={"rec": 1}, progress=False)
 
+def test_video_tokens_get_the_words_of_their_place_in_every_frame():
+    from vitron_nb.model import build_model, media_embeddings, FRAME_MERGE
+    from vitron_nb.tasks import make_examples
+    examples = make_examples(["video_grounding"], 2, "train")
+    set_seed(0); plain = build_model()
+    set_seed(0); placed = build_model(VitronConfig(video_position_words=True))
+    grid = (placed.config.image_size // placed.config.patch_size // FRAME_MERGE) ** 2
+    assert placed.video_place_words.shape == (grid, placed.config.d_llm) and not hasattr(placed, "place_words")
+    for a, b in zip(media_embeddings(plain, examples)["video"], media_embeddings(placed, examples)["video"]):
+        assert a.shape[0] == placed.config.n_frames * grid
+        assert torch.allclose(b - a, placed.video_place_words.repeat(placed.config.n_frames, 1), atol=1e-5)
+
 def test_the_levers_belong_to_the_alignment_stages_alone():
     from tests.test_cli import run
-    for flags in (["--position-words"], ["--box-loss", "ordinal"]):
+    for flags in (["--position-words"], ["--video-position-words"], ["--box-loss", "ordinal"]):
         code, _, err = run("train", "--only", "llm", *flags)
         assert code == 2 and "belong to --only vitron" in err
