@@ -11,12 +11,12 @@ from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir
 
 # %% auto #0
 __all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALISTS', 'SIGNAL_STAGES', 'SIGNAL_WEIGHTS',
-           'RECIPE_OPTIONS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery', 'load_vitron',
-           'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report', 'write_chat_output',
-           'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples', 'turns_table', 'turn_card',
-           'specialist_settings', 'committed_specialists', 'checkpoint_step', 'recipe_settings', 'recipe_command',
-           'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat', 'cmd_eval', 'cmd_data',
-           'code_commit', 'cmd_train', 'cmd_bench', 'cmd_diagnose', 'build_parser', 'main']
+           'RECIPE_OPTIONS', 'LEVER_FLAGS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery',
+           'load_vitron', 'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report',
+           'write_chat_output', 'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples',
+           'turns_table', 'turn_card', 'specialist_settings', 'committed_specialists', 'checkpoint_step',
+           'recipe_settings', 'recipe_command', 'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat',
+           'cmd_eval', 'cmd_data', 'code_commit', 'cmd_train', 'cmd_bench', 'cmd_diagnose', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #7eb26be4
 SAMPLE_TASKS = DATA_SAMPLES / "pixelworld"
@@ -630,15 +630,16 @@ def code_commit() -> str | None:
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
+LEVER_FLAGS: dict[str, str] = {"position_words": "--position-words", "video_position_words": "--video-position-words", "box_loss": "--box-loss"}   # config field: flag
+
 def cmd_train(args) -> int:
     "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
     if args.only != "all" and any(getattr(args, option, None) is not None for option in RECIPE_OPTIONS):
         raise VitronError("--specialists, --steps-per-stage, --batch-size and --checkpoint-every belong to the whole recipe (--only all)")
     retune = getattr(args, "retune", False)
     if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
-    levers = {k: v for k, v in (("position_words", getattr(args, "position_words", False) or None), ("video_position_words", getattr(args, "video_position_words", False) or None),
-                                ("box_loss", getattr(args, "box_loss", None))) if v is not None}
-    if levers and args.only != "vitron": raise VitronError("--position-words, --video-position-words and --box-loss belong to --only vitron (the alignment stages alone)")
+    levers = {field: value for field in LEVER_FLAGS if (value := getattr(args, field, None))}     # config overrides the flags ask for
+    if levers and args.only != "vitron": raise VitronError(f"{', '.join(LEVER_FLAGS.values())} belong to --only vitron (the alignment stages alone)")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -708,8 +709,7 @@ def cmd_train(args) -> int:
         if not _main_process(): return 0                        # under `accelerate launch`, only the main process writes
         print(json.dumps(results, indent=2))
         command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
-                   + (" --position-words" if levers.get("position_words") else "") + (" --video-position-words" if levers.get("video_position_words") else "")
-                   + (f" --box-loss {levers['box_loss']}" if "box_loss" in levers else ""))
+                   + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items()))
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:

@@ -19,9 +19,9 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
            'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES',
            'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width',
-           'image_token_width', 'merge_patches', 'place_words', 'MediaNorm', 'VitronModel', 'build_model',
-           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
-           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
+           'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words', 'MediaNorm', 'VitronModel',
+           'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch',
+           'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
            'grounded_caption_example', 'any_example', 'video_task', 'stage_examples', 'stage_texts', 'prepare_stage',
            'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage',
            'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
@@ -51,6 +51,12 @@ def merge_patches(tokens: torch.Tensor, merge: int) -> torch.Tensor:
     g = side // merge
     return tokens.reshape(b, g, merge, g, merge, d).permute(0, 1, 3, 2, 4, 5).reshape(b, g * g, merge * merge * d)
 
+def digit_token_ids(tokenizer) -> list[int]:
+    "The token ids of the digits 0-9, refused unless each digit is a token of its own (a box's numbers are written digit by digit)."
+    ids = [tokenizer.convert_tokens_to_ids(str(k)) for k in range(10)]
+    if len(set(ids)) != 10 or tokenizer.unk_token_id in ids: raise VitronError("the tokenizer has no single token for each digit 0-9")
+    return ids
+
 def place_words(llm, tokenizer, config: VitronConfig, merge: int | None = None) -> torch.Tensor:
     """One vector per token of a picture's grid (row-major, each token `merge` x `merge` patches; default `config.image_merge`): the
     LLM's input embedding of the digit a box would write first for the token centre's x (`0.d...`), plus that of its y turned by a
@@ -58,8 +64,7 @@ def place_words(llm, tokenizer, config: VitronConfig, merge: int | None = None) 
     `config.video_position_words` to every frame's video tokens: the words a box is written in, at the place each token shows."""
     side = config.image_size // config.patch_size // (config.image_merge if merge is None else merge)
     table = llm.get_input_embeddings().weight.detach().float().cpu()
-    ids = [tokenizer.convert_tokens_to_ids(str(k)) for k in range(10)]
-    if len(set(ids)) != 10 or tokenizer.unk_token_id in ids: raise VitronError("place_words: the tokenizer has no single token for each digit 0-9")
+    ids = digit_token_ids(tokenizer)
     digit = lambda k: table[ids[min(9, int(10 * (k + 0.5) / side))]]
     turn = torch.linalg.qr(torch.randn(table.shape[1], table.shape[1], generator=torch.Generator().manual_seed(0)))[0]
     return torch.stack([digit(c) + turn @ digit(r) for r in range(side) for c in range(side)])
@@ -391,12 +396,12 @@ def box_digit_loss(logits: torch.Tensor, labels: torch.Tensor, tokenizer, sigmas
     in digit units centred on the true value (sigma `sigmas[0]` for d1, centred on d1.d2; `sigmas[1]` for d2), so a digit one off
     costs less than one far off. Its most likely digit is always the true one; sigmas near 0 give the plain loss."""
     if len(sigmas) != 2 or min(sigmas) <= 0: raise VitronError(f"box_digit_loss: sigmas must be two positive numbers, got {sigmas!r}")
-    digits = torch.tensor([tokenizer.convert_tokens_to_ids(str(k)) for k in range(10)], device=labels.device)
+    digits = torch.tensor(digit_token_ids(tokenizer), device=labels.device)
     dot, zero = tokenizer.convert_tokens_to_ids("."), digits[0]
     logp, target = logits[:, :-1].float().log_softmax(-1), labels[:, 1:]
     nll = -logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]
-    is_digit = (target[..., None] == digits).any(-1)
-    value = (target[..., None] == digits).float().argmax(-1).float()         # the digit written there (0 where none)
+    which = target[..., None] == digits
+    is_digit, value = which.any(-1), which.float().argmax(-1).float()         # a digit there, and which (0 where none)
     before = lambda t, k: nn.functional.pad(t, (k, 0), value=-1)[:, :t.shape[1]]         # what the label k places earlier is
     after = lambda t, k: nn.functional.pad(t, (0, k), value=0)[:, k:]
     first = is_digit & (before(target, 1) == dot) & (before(target, 2) == zero) & (after(is_digit.long(), 1) == 1)
