@@ -586,11 +586,11 @@ def call_agreement(model: VitronModel, tasks=ROUTING_TASKS, n: int = 50, seed: i
             if copy: out[task]["module"] = round(float(np.mean(module)), 4)
     return out
 
-@torch.no_grad()
 def next_pictures(examples: list[Example]) -> list[Example]:
     "Each example with the next one's picture and video (the last with the first's): the question kept, the thing it asks about gone."
     return [dataclasses.replace(ex, image=other.image, video=other.video) for ex, other in zip(examples, examples[1:] + examples[:1])]
 
+@torch.no_grad()
 def picture_reliance(model: VitronModel, tasks=("caption", "rec", "region_caption", "image_qa", "video_qa"), n: int = 48, seed: int = 0) -> dict:
     "Test-split answer loss with each example's own picture or video, and with them passed one example along: {task: {'real', 'swapped'}}."
     out = {}
