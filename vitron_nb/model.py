@@ -18,18 +18,19 @@ from .evaluate import Prediction
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PAIR_TEXT_SPLIT',
            'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
            'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES',
-           'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'DIAGNOSTICS', 'video_token_width',
-           'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words', 'MediaNorm', 'VitronModel',
-           'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch',
-           'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
-           'grounded_caption_example', 'any_example', 'video_task', 'stage_examples', 'stage_texts', 'prepare_stage',
-           'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage',
-           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
-           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
-           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
-           'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading',
-           'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
-           'invoked', 'invocation', 'measure_diagnostics']
+           'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'CAPTION_REQUESTS_PATH', 'CAPTION_KINDS',
+           'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words',
+           'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_examples',
+           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'digit_spread',
+           'box_digit_loss', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
+           'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation',
+           'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe',
+           'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'written_boxes',
+           'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions',
+           'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'caption_requests',
+           'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -990,11 +991,33 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
                          invoked=invoked(preds[e.id])) for e in sets[name]]
     return out
 
+# %% ../nbs/14_model.ipynb #c1a2b3d2
+CAPTION_REQUESTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "caption_requests.json"   # caption_requests on the committed model
+CAPTION_KINDS: dict = {"caption": caption_example, "grounded_caption": grounded_caption_example}   # request kind -> its example maker
+
+def caption_requests(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
+    """`n` held-out requests of each of `CAPTION_KINDS` answered (free decoding, up to 160 tokens): per kind the share answered in kind
+    (the answer's first word is the true answer's, and it calls no module), the share that calls a module instead and which modules,
+    with three answers."""
+    from collections import Counter
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise VitronError(f"caption_requests: n must be an int >= 1, got {n!r}")
+    out = dict(n=n, seed=seed)
+    for kind, maker in CAPTION_KINDS.items():
+        asked = [maker(i, "test", model.config, seed) for i in range(n)]
+        said = answer(model, asked, max_new_tokens=160, copy_words=False)
+        calls = ["<Module>" in s for s in said]
+        in_kind = [s.split()[:1] == e.target_text().split()[:1] and not c for s, e, c in zip(said, asked, calls)]
+        modules = Counter(split_answer(s)[1].module for s, c in zip(said, calls) if c and split_answer(s)[1] is not None)
+        out[kind] = dict(in_kind=round(float(np.mean(in_kind)), 4), calls=round(float(np.mean(calls)), 4), modules=dict(sorted(modules.items())),
+                         examples=[dict(instruction=e.instruction, expected=e.target_text(), answered=s) for e, s in list(zip(asked, said))[:3]])
+    return out
+
 # %% ../nbs/14_model.ipynb #c6f3a8d2
 DIAGNOSTICS: dict[str, tuple] = {   # name -> (function of a model, committed record): what `measure_diagnostics` and `vitron diagnose` re-measure
     "box_axes": (box_axes, BOX_AXES_PATH), "rec_readouts": (rec_readouts, REC_READOUTS_PATH),
     "region_readouts": (region_readouts, REGION_READOUTS_PATH), "qa_kinds": (qa_by_kind, QA_KINDS_PATH),
-    "motion_readouts": (motion_readouts, MOTION_READOUTS_PATH), "invocation": (invocation, INVOCATION_PATH)}
+    "motion_readouts": (motion_readouts, MOTION_READOUTS_PATH), "invocation": (invocation, INVOCATION_PATH),
+    "caption_requests": (caption_requests, CAPTION_REQUESTS_PATH)}
 
 def measure_diagnostics(model_folder=VITRON_TINY, names=None, out=None, settings: dict | None = None, device=None) -> dict[str, Path]:
     """Re-measure the diagnostics `names` (default: every one in `DIAGNOSTICS`) on the model trained in `model_folder`, at their
