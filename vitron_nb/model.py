@@ -998,7 +998,7 @@ CAPTION_KINDS: dict = {"caption": caption_example, "grounded_caption": grounded_
 def caption_requests(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
     """`n` held-out requests of each of `CAPTION_KINDS` answered (free decoding, up to 160 tokens): per kind the share answered in kind
     (the answer's first word is the true answer's, and it calls no module), the share that calls a module instead and which modules,
-    with three answers."""
+    with three answers (a call that does not parse counts in the share, not among the modules)."""
     from collections import Counter
     if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise VitronError(f"caption_requests: n must be an int >= 1, got {n!r}")
     out = dict(n=n, seed=seed)
