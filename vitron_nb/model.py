@@ -993,7 +993,7 @@ def invocation(model: VitronModel, n: int = 50, seed: int = 0, tasks=None, per_i
 
 # %% ../nbs/14_model.ipynb #c1a2b3d2
 CAPTION_REQUESTS_PATH: Path = DATA_SAMPLES / "diagnostics" / "caption_requests.json"   # caption_requests on the committed model
-CAPTION_KINDS: dict = {"caption": caption_example, "grounded_caption": grounded_caption_example}   # request kind -> its example maker
+CAPTION_KINDS: tuple[str, ...] = ("caption", "grounded_caption")   # the alignment stages' caption tasks (`any_example` makes them)
 
 def caption_requests(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
     """`n` held-out requests of each of `CAPTION_KINDS` answered (free decoding, up to 160 tokens): per kind the share answered in kind
@@ -1002,12 +1002,12 @@ def caption_requests(model: VitronModel, n: int = 100, seed: int = 0) -> dict:
     from collections import Counter
     if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise VitronError(f"caption_requests: n must be an int >= 1, got {n!r}")
     out = dict(n=n, seed=seed)
-    for kind, maker in CAPTION_KINDS.items():
-        asked = [maker(i, "test", model.config, seed) for i in range(n)]
+    for kind in CAPTION_KINDS:
+        asked = [any_example(kind, i, "test", model.config, seed) for i in range(n)]
         said = answer(model, asked, max_new_tokens=160, copy_words=False)
         calls = ["<Module>" in s for s in said]
         in_kind = [s.split()[:1] == e.target_text().split()[:1] and not c for s, e, c in zip(said, asked, calls)]
-        modules = Counter(split_answer(s)[1].module for s, c in zip(said, calls) if c and split_answer(s)[1] is not None)
+        modules = Counter(call.module for call in (split_answer(s)[1] for s, c in zip(said, calls) if c) if call is not None)
         out[kind] = dict(in_kind=round(float(np.mean(in_kind)), 4), calls=round(float(np.mean(calls)), 4), modules=dict(sorted(modules.items())),
                          examples=[dict(instruction=e.instruction, expected=e.target_text(), answered=s) for e, s in list(zip(asked, said))[:3]])
     return out
