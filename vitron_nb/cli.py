@@ -431,8 +431,9 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
         return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"))), "status": "complete, loaded on resume"}
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
+    ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's pictures from one object up
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
-                         checkpoint_every=args.checkpoint_every or 50, progress=True)
+                         checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp)
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
 def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
@@ -640,6 +641,9 @@ def cmd_train(args) -> int:
     if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
     levers = {field: value for field in LEVER_FLAGS if (value := getattr(args, field, None))}     # config overrides the flags ask for
     if levers and args.only != "vitron": raise VitronError(f"{', '.join(LEVER_FLAGS.values())} belong to --only vitron (the alignment stages alone)")
+    ramp = getattr(args, "object_ramp", None)
+    if ramp is not None and (args.only != "vitron" or ramp < 0):
+        raise VitronError(f"--object-ramp takes a number of stage-2 steps >= 0 and belongs to --only vitron; got {ramp} with --only {args.only}")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -709,7 +713,8 @@ def cmd_train(args) -> int:
         if not _main_process(): return 0                        # under `accelerate launch`, only the main process writes
         print(json.dumps(results, indent=2))
         command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
-                   + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items()))
+                   + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items())
+                   + (f" --object-ramp {ramp}" if ramp is not None else ""))
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
@@ -869,6 +874,8 @@ def build_parser() -> argparse.ArgumentParser:
     boxes = train.add_argument_group("the alignment stages alone (--only vitron): the two levers for boxes (14_model, \"Two levers for boxes\")")
     boxes.add_argument("--position-words", action="store_true", help="add the words of each image token's place to it (config.position_words)")
     boxes.add_argument("--video-position-words", action="store_true", help="the same for every frame's video tokens (config.video_position_words)")
+    boxes.add_argument("--object-ramp", type=int, metavar="N", help="stage 2's first N steps show pictures of at most 1, 2, 3, then 4 objects, "
+                       "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"From one object up\")")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)

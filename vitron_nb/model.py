@@ -322,11 +322,16 @@ def video_task(task: str) -> bool:
     return task == "video_caption" or (task in TASKS and TASKS[task].inputs == "video")
 
 def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig, seed: int = 0, tasks: dict | None = None,
-                   grouped: bool | None = None) -> list[Example]:
+                   grouped: bool | None = None, ramp: int | None = None) -> list[Example]:
     """The training examples of one step of `stage` (train split, never repeated), tasks cycled in proportion to their weights.
     `grouped` (default: the stage's `group` setting; off for a `tasks` mix): every step all video tasks or all the others, steps of
     each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length. A stage whose
-    `phrasings` setting is "wide" draws its instructions inside `tasks.wider_phrasings()` (templates plus the phrasing pool)."""
+    `phrasings` setting is "wide" draws its instructions inside `tasks.wider_phrasings()` (templates plus the phrasing pool).
+    `ramp` (default: the stage's `ramp` setting, 0 if unset): over the stage's first `ramp` steps its pictures hold at most 1, 2, ...
+    `config.max_objects` objects, the cap rising in equal parts; from step `ramp` on, as many as the world draws (a curriculum)."""
+    ramp = STAGES.get(stage, {}).get("ramp", 0) if ramp is None else ramp
+    if ramp < 0: raise VitronError(f"stage_examples: ramp must be >= 0 steps, got {ramp}")
+    if step < ramp: config = dataclasses.replace(config, max_objects=1 + step * config.max_objects // ramp)
     cycle = [task for task, weight in (tasks or STAGES[stage]["tasks"]).items() for _ in range(weight)]
     if grouped is None: grouped = tasks is None and STAGES.get(stage, {}).get("group", False)
     videos = [task for task in cycle if video_task(task)]
@@ -457,10 +462,11 @@ def _accelerator(cpu: bool | None):
 # %% ../nbs/14_model.ipynb #7eed2593
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
-                cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None, on_step=None) -> dict:
+                cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None, on_step=None,
+                ramp: int | None = None) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
     checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
-    `stage_examples`' (video and picture steps apart). `on_step(steps_done, loss)`, if given, runs in every process after each step
+    `stage_examples`' (video and picture steps apart), as does `ramp` (pictures from one object up). `on_step(steps_done, loss)`, if given, runs in every process after each step
     (to measure the model along the way; the model is put back in training mode after it). The record's `seconds` count every call that trained the stage (each checkpoint
     keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
@@ -483,7 +489,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     bar = tqdm(range(start, steps), desc=f"stage {stage}", disable=not (progress and accelerator.is_main_process), initial=start, total=steps)
     for step in bar:
         for group in optimizer.param_groups: group["lr"] = stage_lr(stage, step, steps)
-        examples = stage_examples(stage, step, batch_size, model.config, seed, tasks, grouped)
+        examples = stage_examples(stage, step, batch_size, model.config, seed, tasks, grouped, ramp)
         with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             texts = process_examples(stage_texts(stage, step, seed), rank, world) if tasks is None else []
             loss, n_tokens = trainable(process_examples(examples, rank, world), texts)
@@ -501,8 +507,9 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
     model.eval()
+    ramp = STAGES.get(stage, {}).get("ramp", 0) if ramp is None else ramp
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
-                seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
+                **({"ramp": ramp} if ramp else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
