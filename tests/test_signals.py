@@ -120,3 +120,20 @@ def test_signal_run_settings_are_refused_before_any_work():
         with pytest.raises(VitronError, match="whole numbers, at least 0"): message_ablation({}, None, **counts)
     with pytest.raises(VitronError, match="'fp32' or 'bf16'"): train_signals("unused", precision="fp16", parts_of={})
     with pytest.raises(VitronError, match="'fp32' or 'bf16'"): signal_states(None, [], [], precision="half")
+
+
+def test_the_signal_side_is_tied_to_the_weights_it_was_trained_against(tmp_path, monkeypatch):
+    "The committed record names the committed model's sha256; a record naming other weights makes the pipeline warn and go without signals."
+    import vitron_nb.signals as S
+    from vitron_nb.core import file_sha256
+    from vitron_nb.model import VITRON_TINY, load_trained
+    from vitron_nb.pipeline import _committed_signals
+    record = json.loads(ABLATION_PATH.read_text())
+    assert record["llm_sha256"] == file_sha256(VITRON_TINY / "vitron.safetensors"), "rerun `vitron train --only signals --export`: the LLM changed"
+    model = load_trained(VITRON_TINY, device="cpu")
+    assert isinstance(_committed_signals(model), Signals)
+    other = tmp_path / "ablation.json"
+    other.write_text(json.dumps(record | {"llm_sha256": "0" * 64}))
+    monkeypatch.setattr(S, "ABLATION_PATH", other)
+    with pytest.warns(UserWarning, match="trained against other VITRON weights"):
+        assert _committed_signals(model) is None

@@ -136,9 +136,17 @@ def from_components(cls: Vitron, model: VitronModel | None = None, segmenter=Non
     return cls(model, segmenter, generator, trained)
 
 def _committed_signals(model: VitronModel):
-    "The committed signal side (26_signals) if its weights exist and the model is the trained one, else None."
-    from vitron_nb.signals import load_signals, SIGNALS_PATH
-    return load_signals(model=model) if SIGNALS_PATH.is_file() else None
+    """The committed signal side (26_signals) if its weights exist, else None. Its record (`signals.ABLATION_PATH`) names the sha256
+    of the VITRON weights it was trained against; if the committed model is another (retrained since), this warns and gives None, so
+    the pipeline sends its calls in words alone rather than install signal rows trained for other weights."""
+    from vitron_nb.signals import load_signals, SIGNALS_PATH, ABLATION_PATH
+    if not SIGNALS_PATH.is_file(): return None
+    against = json.loads(ABLATION_PATH.read_text()).get("llm_sha256") if ABLATION_PATH.is_file() else None
+    if against is not None and against != file_sha256(VITRON_TINY / "vitron.safetensors"):
+        warnings.warn(f"the committed signal side was trained against other VITRON weights than {VITRON_TINY.name}'s (sha256 {against[:12]}...): "
+                      "module calls go in words alone; retrain it with `vitron train --only signals --export`", stacklevel=3)
+        return None
+    return load_signals(model=model)
 
 @patch(cls_method=True)
 def tiny(cls: Vitron, device=None, generator: bool = True, seed: int = 0) -> Vitron:

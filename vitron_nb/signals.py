@@ -649,7 +649,8 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
             "with_synergy": dict(steps=synergy_steps, synergy_weight=SIGNAL_SETTINGS["synergy_weight"], init=out / "stage_1.3" / "signals.safetensors", seed=seed + 1)}
     for how in plan.values(): how["precision"] = precision
     from vitron_nb.cli import code_commit
-    from vitron_nb.model import committed_llm
+    from vitron_nb.model import committed_llm, VITRON_TINY
+    from vitron_nb.core import file_sha256
     command = command or f"signal_recipe(out_dir={str(out_dir)!r}, seed={seed}, export={export})"
     record = dict(command=command, code_commit=code_commit(), arms={})
     for arm, how in plan.items():                  # train every arm first (all processes), then measure them (the main process)
@@ -666,6 +667,7 @@ def signal_recipe(out_dir="runs/signals", seed: int = 0, export: bool = False, p
         record["arms"][arm] = dict(training=_summary(trained), ablation=message_ablation(parts_of, signals, n, n_videos, n_t2i, seed=seed),
                                    synergy=synergy_views(parts_of, signals, seed=seed))
     record["llm"] = committed_llm()
+    record["llm_sha256"] = file_sha256(VITRON_TINY / "vitron.safetensors")   # the weights these arms were trained against (`Vitron.tiny` checks it)
     write_json(out / "ablation.json", record)
     if export:
         import shutil
