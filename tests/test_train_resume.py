@@ -198,3 +198,22 @@ def test_only_vitron_resumed_keeps_the_records_of_the_call_that_trained_each_sta
     assert run(*argv)[0] == 0
     third = record()
     assert all(r["status"] == "complete, loaded on resume" and r["seconds"] > 0 and r["final_loss"] is None for r in third)
+
+
+def test_the_recipe_exports_the_record_in_the_committed_shape(tmp_path, monkeypatch):
+    "`--only all --export` writes vitron-tiny's metrics.json as `--only vitron --export` does: the alignment stages a list, the signal stages beside."
+    import vitron_nb.cli as cli, vitron_nb.model as M
+    from vitron_nb.core import set_seed
+    from vitron_nb.signals import llm_side_minutes
+    out = tmp_path / "run"
+    set_seed(0); M.save_trained(M.build_model(), out / "model")
+    stages = {s: dict(stage=s, steps=2, resumed_from=0, seconds=60.0 * (k + 1), final_loss=1.0) for k, s in enumerate([*M.STAGES, *SIGNAL_STAGES])}
+    monkeypatch.setattr(cli, "DATA_SAMPLES", tmp_path / "data")
+    monkeypatch.setattr(M, "measure_understanding", lambda model, **kw: {"test": {}})     # the real one takes minutes; its place is what is tested
+    cli._export_recipe(out, {}, {"command": "vitron train --only all", "stages": stages}, None)
+    written = json.loads((tmp_path / "data" / "vitron-tiny" / "metrics.json").read_text())
+    assert [r["stage"] for r in written["stages"]] == list(M.STAGES) and list(written["signal_stages"]) == list(SIGNAL_STAGES)
+    assert written["understanding"] == {"test": {}}
+    monkeypatch.setattr(M, "VITRON_TINY", tmp_path / "data" / "vitron-tiny")
+    minutes = llm_side_minutes()                                                         # reads the exported record's list
+    assert [minutes[s] for s in M.STAGES] == [1.0, 2.0, 3.0]

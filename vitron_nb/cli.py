@@ -534,10 +534,14 @@ def train_recipe(args) -> int:
 def _export_recipe(out: Path, specialists: dict, manifest: dict, config):
     """Measure and write the run's model (as aligned, from `out/model`) and retrained specialists to data_samples/, as each component's
     --export does. The signal side is not exported: `vitron train --only signals --export` retrains and measures it against the new model."""
-    from vitron_nb.model import measure_understanding, save_trained, load_trained
+    from vitron_nb.model import measure_understanding, save_trained, load_trained, STAGES
     model = load_trained(out / "model")
     manifest["understanding"] = measure_understanding(model, n=100, seed=0, progress=True)
-    print(f"wrote {save_trained(model, DATA_SAMPLES / 'vitron-tiny', manifest)}")
+    # the committed record keeps one shape whichever command wrote it: the alignment stages as a list, as `--only vitron --export`
+    # writes them (the notebooks and `signals.llm_side_minutes` read it so), the run's signal stages beside them
+    record = manifest | {"stages": [manifest["stages"][s] for s in STAGES if s in manifest["stages"]],
+                         "signal_stages": {s: r for s, r in manifest["stages"].items() if s not in STAGES}}
+    print(f"wrote {save_trained(model, DATA_SAMPLES / 'vitron-tiny', record)}")
     for name, (specialist, record) in specialists.items(): print(f"wrote {export_specialist(name, specialist, record, config)}")
     print("the signal side stays in the run folder: `vitron train --only signals --export` trains and measures it against the exported model")
 
