@@ -91,3 +91,15 @@ def test_the_levers_belong_to_the_alignment_stages_alone():
     for flags in (["--position-words"], ["--video-position-words"], ["--box-loss", "ordinal"]):
         code, _, err = run("train", "--only", "llm", *flags)
         assert code == 2 and "belong to --only vitron" in err
+
+
+def test_position_scale_scales_the_place_words_and_is_refused_below_zero():
+    from vitron_nb.llm import load_llm
+    from vitron_nb.model import place_words
+    tok, config = load_tokenizer(), VitronConfig(position_words=True)
+    llm = load_llm(config=config)
+    assert torch.allclose(place_words(llm, tok, VitronConfig(position_words=True, position_scale=0.25)), 0.25 * place_words(llm, tok, config))
+    with pytest.raises(VitronError, match="position_scale must be > 0"): VitronConfig(position_scale=0.0)
+    from tests.test_cli import run
+    code, _, err = run("train", "--only", "llm", "--position-scale", "0.5")
+    assert code == 2 and "belong to --only vitron" in err

@@ -635,7 +635,8 @@ def code_commit() -> str | None:
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
-LEVER_FLAGS: dict[str, str] = {"position_words": "--position-words", "video_position_words": "--video-position-words", "box_loss": "--box-loss"}   # config field: flag
+LEVER_FLAGS: dict[str, str] = {"position_words": "--position-words", "video_position_words": "--video-position-words", "box_loss": "--box-loss",
+                               "position_scale": "--position-scale"}   # config field: flag
 
 def cmd_train(args) -> int:
     "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
@@ -878,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     boxes = train.add_argument_group("the alignment stages alone (--only vitron): the two levers for boxes (14_model, \"Two levers for boxes\")")
     boxes.add_argument("--position-words", action="store_true", help="add the words of each image token's place to it (config.position_words)")
     boxes.add_argument("--video-position-words", action="store_true", help="the same for every frame's video tokens (config.video_position_words)")
+    boxes.add_argument("--position-scale", type=float, metavar="S", help="the place words times S (config.position_scale; default 1)")
     boxes.add_argument("--object-ramp", type=int, metavar="N", help="stage 2's first N steps show pictures of at most 1, 2, 3, then 4 objects, "
                        "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"From one object up\")")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "

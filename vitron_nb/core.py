@@ -56,6 +56,7 @@ class VitronConfig:
                                     # centre's x, and of its y through a fixed rotation), so a box's digits can be read off the
                                     # tokens an object covers (a lever for boxes, not in the paper; 14_model, "Two levers for boxes")
     video_position_words: bool = False  # the same for video tokens: each frame's tokens get the words of their place
+    position_scale: float = 1.0     # the place words times this (1: as the LLM embeds them, larger than the image tokens they are added to)
     box_loss: str = "tokens"        # how alignment scores a box's digits: "tokens" (cross-entropy, as every other token) or "ordinal"
                                     # (each decimal against soft targets spread over its neighbouring digits; the other lever)
     # --- LLM (Llama architecture) ---
@@ -95,6 +96,7 @@ class VitronConfig:
             raise VitronError(f"image_merge ({self.image_merge}) must be >= 1 and divide the patch grid's side "
                               f"({self.image_size // self.patch_size} = image_size / patch_size)")
         if not 1 <= self.max_objects <= 8: raise VitronError(f"max_objects must be 1..8, got {self.max_objects}")
+        if not self.position_scale > 0: raise VitronError(f"position_scale must be > 0, got {self.position_scale}")
 
 # %% ../nbs/00_core.ipynb #f8a85520
 PRESETS: dict[str, dict] = {

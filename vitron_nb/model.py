@@ -62,13 +62,14 @@ def place_words(llm, tokenizer, config: VitronConfig, merge: int | None = None) 
     """One vector per token of a picture's grid (row-major, each token `merge` x `merge` patches; default `config.image_merge`): the
     LLM's input embedding of the digit a box would write first for the token centre's x (`0.d...`), plus that of its y turned by a
     fixed random rotation, so the two read apart. `config.position_words` adds them to the image tokens, and
-    `config.video_position_words` to every frame's video tokens: the words a box is written in, at the place each token shows."""
+    `config.video_position_words` to every frame's video tokens: the words a box is written in, at the place each token shows.
+    Each vector is scaled by `config.position_scale`."""
     side = config.image_size // config.patch_size // (config.image_merge if merge is None else merge)
     table = llm.get_input_embeddings().weight.detach().float().cpu()
     ids = digit_token_ids(tokenizer)
     digit = lambda k: table[ids[min(9, int(10 * (k + 0.5) / side))]]
     turn = torch.linalg.qr(torch.randn(table.shape[1], table.shape[1], generator=torch.Generator().manual_seed(0)))[0]
-    return torch.stack([digit(c) + turn @ digit(r) for r in range(side) for c in range(side)])
+    return config.position_scale * torch.stack([digit(c) + turn @ digit(r) for r in range(side) for c in range(side)])
 
 # %% ../nbs/14_model.ipynb #083079de
 FEATURE_STAT_SCENES = 64   # train-split scenes whose frozen patch features fix MediaNorm's standardisation statistics
