@@ -880,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
     boxes.add_argument("--position-words", action="store_true", help="add the words of each image token's place to it (config.position_words)")
     boxes.add_argument("--video-position-words", action="store_true", help="the same for every frame's video tokens (config.video_position_words)")
     boxes.add_argument("--position-scale", type=float, metavar="S", help="the place words times S (config.position_scale; default 1)")
-    boxes.add_argument("--object-ramp", type=int, metavar="N", help="stage 2's first N steps show pictures of at most 1, 2, 3, then 4 objects, "
+    boxes.add_argument("--object-ramp", type=int, metavar="N", help="stage 2's first N steps show scenes (pictures and videos) of at most 1, 2, 3, then 4 objects, "
                        "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"From one object up\")")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")

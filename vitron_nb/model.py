@@ -328,8 +328,9 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
     `grouped` (default: the stage's `group` setting; off for a `tasks` mix): every step all video tasks or all the others, steps of
     each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length. A stage whose
     `phrasings` setting is "wide" draws its instructions inside `tasks.wider_phrasings()` (templates plus the phrasing pool).
-    `ramp` (default: the stage's `ramp` setting, 0 if unset): over the stage's first `ramp` steps its pictures hold at most 1, 2, ...
-    `config.max_objects` objects, the cap rising in equal parts; from step `ramp` on, as many as the world draws (a curriculum)."""
+    `ramp` (default: the stage's `ramp` setting, 0 if unset): over the stage's first `ramp` steps its scenes hold at most 1, 2, ...
+    `config.max_objects` objects, the cap rising in equal parts (a video's scene, which draws at most three, at most the cap too);
+    from step `ramp` on, as many as the world draws (a curriculum)."""
     ramp = STAGES.get(stage, {}).get("ramp", 0) if ramp is None else ramp
     if ramp < 0: raise VitronError(f"stage_examples: ramp must be >= 0 steps, got {ramp}")
     if step < ramp: config = dataclasses.replace(config, max_objects=1 + step * config.max_objects // ramp)
