@@ -1,4 +1,4 @@
-"The curriculum from one object up (14_model, 'From one object up'): stage 2's first `ramp` steps show pictures of fewer objects."
+"The curriculum from one object up (14_model, 'The object ramp in the recipe's mix'): stage 2's first `ramp` steps show pictures of fewer objects."
 import re, pytest
 from vitron_nb.core import VitronConfig, VitronError
 from vitron_nb.model import stage_examples, STAGES

@@ -431,7 +431,7 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
         return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"))), "status": "complete, loaded on resume"}
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
-    ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's pictures from one object up
+    ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
                          checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp)
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
@@ -881,7 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
     boxes.add_argument("--video-position-words", action="store_true", help="the same for every frame's video tokens (config.video_position_words)")
     boxes.add_argument("--position-scale", type=float, metavar="S", help="the place words times S (config.position_scale; default 1)")
     boxes.add_argument("--object-ramp", type=int, metavar="N", help="stage 2's first N steps show scenes (pictures and videos) of at most 1, 2, 3, then 4 objects, "
-                       "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"From one object up\")")
+                       "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"The object ramp in the recipe's mix\")")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)

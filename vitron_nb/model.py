@@ -22,15 +22,15 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words',
            'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
            'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
-           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_examples',
-           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'digit_spread',
-           'box_digit_loss', 'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm',
-           'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation',
-           'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe',
-           'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'written_boxes',
-           'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions',
-           'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'caption_requests',
-           'measure_diagnostics']
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_ramp',
+           'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
+           'digit_spread', 'box_digit_loss', 'train_stage', 'save_trained', 'load_trained', 'train_vitron',
+           'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance',
+           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
+           'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings',
+           'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind',
+           'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
+           'caption_requests', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -322,6 +322,12 @@ def video_task(task: str) -> bool:
     "Whether `task`'s examples show a video (the rest show a picture, or nothing: text-only requests)."
     return task == "video_caption" or (task in TASKS and TASKS[task].inputs == "video")
 
+def stage_ramp(stage: str, ramp: int | None = None) -> int:
+    "The object ramp of `stage`, in steps: `ramp` if given, else the stage's `ramp` setting (0, off, if unset); refused below 0."
+    ramp = STAGES.get(stage, {}).get("ramp", 0) if ramp is None else ramp
+    if ramp < 0: raise VitronError(f"stage_examples: ramp must be >= 0 steps, got {ramp}")
+    return ramp
+
 def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig, seed: int = 0, tasks: dict | None = None,
                    grouped: bool | None = None, ramp: int | None = None) -> list[Example]:
     """The training examples of one step of `stage` (train split, never repeated), tasks cycled in proportion to their weights.
@@ -331,8 +337,7 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
     `ramp` (default: the stage's `ramp` setting, 0 if unset): over the stage's first `ramp` steps its scenes hold at most 1, 2, ...
     `config.max_objects` objects, the cap rising in equal parts (a video's scene, which draws at most three, at most the cap too);
     from step `ramp` on, as many as the world draws (a curriculum)."""
-    ramp = STAGES.get(stage, {}).get("ramp", 0) if ramp is None else ramp
-    if ramp < 0: raise VitronError(f"stage_examples: ramp must be >= 0 steps, got {ramp}")
+    ramp = stage_ramp(stage, ramp)
     if step < ramp: config = dataclasses.replace(config, max_objects=1 + step * config.max_objects // ramp)
     cycle = [task for task, weight in (tasks or STAGES[stage]["tasks"]).items() for _ in range(weight)]
     if grouped is None: grouped = tasks is None and STAGES.get(stage, {}).get("group", False)
@@ -468,7 +473,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
                 ramp: int | None = None) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
     checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
-    `stage_examples`' (video and picture steps apart), as does `ramp` (pictures from one object up). `on_step(steps_done, loss)`, if given, runs in every process after each step
+    `stage_examples`' (video and picture steps apart), as does `ramp` (scenes from one object up). `on_step(steps_done, loss)`, if given, runs in every process after each step
     (to measure the model along the way; the model is put back in training mode after it). The record's `seconds` count every call that trained the stage (each checkpoint
     keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
@@ -509,7 +514,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
     model.eval()
-    ramp = STAGES.get(stage, {}).get("ramp", 0) if ramp is None else ramp
+    ramp = stage_ramp(stage, ramp)
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
                 **({"ramp": ramp} if ramp else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
