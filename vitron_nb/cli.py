@@ -636,7 +636,7 @@ def code_commit() -> str | None:
     except (OSError, subprocess.SubprocessError): return None
 
 LEVER_FLAGS: dict[str, str] = {"position_words": "--position-words", "video_position_words": "--video-position-words", "box_loss": "--box-loss",
-                               "position_scale": "--position-scale"}   # config field: flag
+                               "position_scale": "--position-scale", "region_attributes": "--region-attributes"}   # config field: flag
 
 def cmd_train(args) -> int:
     "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
@@ -876,12 +876,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "1.2, signals.SIGNAL_SETTINGS for 1.3 and 3, and with --specialists train each specialist's, those of its committed weights)")
     recipe.add_argument("--batch-size", type=int, metavar="B", help="examples per alignment step (default: 8); the specialists and signal stages keep their own")
     recipe.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint each stage every K steps (default: 50); a killed run loses at most K steps")
-    boxes = train.add_argument_group("the alignment stages alone (--only vitron): the two levers for boxes (14_model, \"Two levers for boxes\")")
+    boxes = train.add_argument_group("the alignment stages alone (--only vitron): the levers for boxes (14_model, \"Two levers for boxes\") and for region captions")
     boxes.add_argument("--position-words", action="store_true", help="add the words of each image token's place to it (config.position_words)")
     boxes.add_argument("--video-position-words", action="store_true", help="the same for every frame's video tokens (config.video_position_words)")
     boxes.add_argument("--position-scale", type=float, metavar="S", help="the place words times S (config.position_scale; default 1)")
     boxes.add_argument("--object-ramp", type=int, metavar="N", help="stage 2's first N steps show scenes (pictures and videos) of at most 1, 2, 3, then 4 objects, "
                        "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"The object ramp in the recipe's mix\")")
+    boxes.add_argument("--region-attributes", action="store_true", help="region tokens also read CLIP's dense attribute head inside the sketch "
+                       "(config.region_attributes; 14_model, \"The attribute head in the region token\")")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)

@@ -59,6 +59,9 @@ class VitronConfig:
     position_scale: float = 1.0     # the place words times this (1: as the LLM embeds them, larger than the image tokens they are added to)
     box_loss: str = "tokens"        # how alignment scores a box's digits: "tokens" (cross-entropy, as every other token) or "ordinal"
                                     # (each decimal against soft targets spread over its neighbouring digits; the other lever)
+    region_attributes: bool = False # region tokens: add what CLIP's dense attribute head reads inside the sketch (its class
+                                    # probabilities pooled there) as a fourth code (a lever for region captions, not in the paper;
+                                    # 14_model, "The attribute head in the region token")
     # --- LLM (Llama architecture) ---
     vocab_size: int = 1024          # tokenizer vocabulary, special tokens included (paper: 32000)
     d_llm: int = 256                # LLM hidden width (paper: 4096, Vicuna-7B)

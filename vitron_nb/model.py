@@ -20,16 +20,16 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES',
            'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'CAPTION_REQUESTS_PATH', 'CAPTION_KINDS',
            'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words',
-           'MediaNorm', 'VitronModel', 'build_model', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
-           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
-           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_ramp',
-           'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples',
-           'digit_spread', 'box_digit_loss', 'train_stage', 'save_trained', 'load_trained', 'train_vitron',
-           'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance',
-           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
-           'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings',
-           'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind',
-           'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
+           'MediaNorm', 'VitronModel', 'build_model', 'attribute_log_probs', 'fit_media_norm', 'video_tokens',
+           'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
+           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
+           'stage_ramp', 'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr',
+           'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage', 'save_trained', 'load_trained',
+           'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures',
+           'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
+           'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens',
+           'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts',
+           'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
            'caption_requests', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
@@ -131,6 +131,16 @@ def _patches(model: VitronModel, images: np.ndarray) -> torch.Tensor:
     return image_patch_features(model.clip, images).float()
 
 @torch.no_grad()
+def attribute_log_probs(model: VitronModel, patches: torch.Tensor) -> torch.Tensor:
+    """CLIP's dense attribute head on patch features (B, N, d): each patch's class log-probabilities of every attribute of
+    `PATCH_CLASSES` side by side (B, N, sum of their classes; class 0 of each is 'no object'), its box outputs left out."""
+    from vitron_nb.vision import PATCH_CLASSES
+    logits, start, parts = model.clip.attribute_head(patches).float(), 0, []
+    for k in PATCH_CLASSES.values():
+        parts.append(logits[..., start:start + k].log_softmax(-1)); start += k
+    return torch.cat(parts, -1)
+
+@torch.no_grad()
 def fit_media_norm(model: VitronModel) -> VitronModel:
     "Set MediaNorm's statistics from FEATURE_STAT_SCENES train-split scenes, and its gains to the word embeddings' RMS."
     from vitron_nb.world import sample_scene
@@ -186,7 +196,9 @@ def media_embeddings(model: VitronModel, examples: list[Example]) -> dict[str, l
                 tokens = tokens + model.video_place_words.repeat(tokens.shape[1] // len(model.video_place_words), 1).to(tokens.dtype)
             media["video"] += list(tokens)
     if has["region"]:
-        regions = model.region_encoder(torch.stack([patches[i] for i in has["region"]]), [examples[i].region for i in has["region"]])
+        sketched = torch.stack([patches[i] for i in has["region"]])
+        attributes = attribute_log_probs(model, sketched).exp() if model.config.region_attributes else None
+        regions = model.region_encoder(sketched, [examples[i].region for i in has["region"]], attributes)
         media["region"] = list(norm("region", regions))
     return media
 
@@ -839,9 +851,9 @@ def region_head_reading(model: VitronModel, examples: list[Example]) -> list[dic
     names = {"colour": COLOURS_LIST, "shape": list(SHAPES), "size": list(SIZES)}
     patches = _patches(model, np.stack([e.image for e in examples]))
     weights = model.region_encoder.codes(patches, [e.region for e in examples])["weights"].float()
-    logits, start, read = model.clip.attribute_head(patches).float(), 0, [{} for _ in examples]
+    log_probs, start, read = attribute_log_probs(model, patches), 0, [{} for _ in examples]
     for kind, k in PATCH_CLASSES.items():
-        pooled = torch.einsum("bn,bnk->bk", weights, logits[..., start:start + k].log_softmax(-1))[:, 1:]   # class 0 is 'no object'
+        pooled = torch.einsum("bn,bnk->bk", weights, log_probs[..., start:start + k])[:, 1:]   # class 0 is 'no object'
         for row, index in zip(read, pooled.argmax(-1).tolist()): row[kind] = names[kind][index]
         start += k
     return read
@@ -849,8 +861,11 @@ def region_head_reading(model: VitronModel, examples: list[Example]) -> list[dic
 def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, seed: int = 0) -> dict:
     """Region-caption attributes (size, colour, shape) on `n_test` held-out sketches (all / seen / unseen combinations), read three ways:
     the caption the LLM writes (`written`); CLIP's dense head pooled inside the region (`clip_head`, `region_head_reading`); and a
-    linear probe per attribute on the region token the LLM receives, fitted on `n_train` train-split sketches (`probe`)."""
+    linear probe per attribute on the region token the LLM receives, fitted on `n_train` train-split sketches (`probe`; the token's
+    features standardised first, as their scale is small beside the probe's regularisation)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from vitron_nb.metrics import parse_attributes
     from vitron_nb.world import HELD_OUT
     from vitron_nb.generator import _split_scores
@@ -870,7 +885,7 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     read = [{} for _ in test]
     for kind in REGION_ATTRIBUTES:
         if len({l[kind] for l in labels}) < 2: raise VitronError(f"region_readouts: the {n_train} training sketches show one {kind} only; give more")
-        fitted = LogisticRegression(max_iter=2000).fit(x_train, [l[kind] for l in labels])
+        fitted = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, [l[kind] for l in labels])
         for row, value in zip(read, fitted.predict(x_test)): row[kind] = str(value)
     out["probe"] = scored(read)
     return out

@@ -11,6 +11,7 @@ from torch import nn
 from fastcore.basics import patch
 from .core import VitronConfig, VitronError
 from .regions import Region, REGION_KINDS, show_region
+from .vision import PATCH_CLASSES
 
 # %% auto #0
 __all__ = ['PROJECTOR_KINDS', 'SHAPE_GRID', 'N_REGION_TOKENS', 'Projector', 'build_projector', 'region_masks', 'pooling_weights',
@@ -113,7 +114,9 @@ class RegionEncoder(nn.Module):
         self.appearance_norm = nn.LayerNorm(width)
         self.shape_mlp = nn.Sequential(nn.Linear(SHAPE_GRID ** 2, width), nn.GELU(), nn.Linear(width, width))
         self.location_mlp = nn.Sequential(nn.Linear(4, width), nn.GELU(), nn.Linear(width, width))
-        self.mix = nn.Linear(3 * width, n_region_tokens * width)
+        if config.region_attributes:   # the frozen CLIP's dense head, pooled inside the sketch (`codes(..., attributes=)`)
+            self.attribute_mlp = nn.Sequential(nn.Linear(sum(PATCH_CLASSES.values()), width), nn.GELU(), nn.Linear(width, width))
+        self.mix = nn.Linear((4 if config.region_attributes else 3) * width, n_region_tokens * width)
         self.projector = build_projector(config, width)
 
     def check_features(self, patch_features: torch.Tensor) -> torch.Tensor:
@@ -126,8 +129,9 @@ class RegionEncoder(nn.Module):
 
 # %% ../nbs/13_region.ipynb #a804b0f9
 @patch
-def codes(self: RegionEncoder, patch_features: torch.Tensor, regions) -> dict[str, torch.Tensor]:
-    "Parameter-free codes of each region: pooled 'appearance' (B, d_vision), 'shape' (B, 64), 'box' (B, 4), 'weights'."
+def codes(self: RegionEncoder, patch_features: torch.Tensor, regions, attributes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Parameter-free codes of each region: pooled 'appearance' (B, d_vision), 'shape' (B, 64), 'box' (B, 4), 'weights'; with
+    `attributes` (per patch, CLIP's attribute-head class probabilities: (B, N, sum(PATCH_CLASSES))) also their pooled 'attributes'."""
     patch_features = self.check_features(patch_features)
     masks = region_masks(regions, self.config.image_size).to(patch_features.device)
     if len(masks) != len(patch_features):
@@ -135,8 +139,14 @@ def codes(self: RegionEncoder, patch_features: torch.Tensor, regions) -> dict[st
                           "(for several regions on one image, repeat its features with .expand)")
     weights = pooling_weights(masks, self.grid).to(patch_features.dtype)
     appearance = torch.einsum("bn,bnd->bd", weights, patch_features)
-    return dict(appearance=appearance, shape=shape_codes(masks).to(patch_features.dtype),
-                box=box_codes(masks).to(patch_features.dtype), weights=weights)
+    out = dict(appearance=appearance, shape=shape_codes(masks).to(patch_features.dtype), box=box_codes(masks).to(patch_features.dtype), weights=weights)
+    if attributes is not None:
+        expected = (len(patch_features), self.grid ** 2, sum(PATCH_CLASSES.values()))
+        if not torch.is_tensor(attributes) or tuple(attributes.shape) != expected:
+            raise VitronError(f"attributes must be a tensor {expected} = (batch, patches, sum(PATCH_CLASSES)), got "
+                              f"{tuple(attributes.shape) if torch.is_tensor(attributes) else type(attributes).__name__}")
+        out["attributes"] = torch.einsum("bn,bnk->bk", weights, attributes.to(weights.dtype))
+    return out
 
 @patch
 def pool(self: RegionEncoder, patch_features: torch.Tensor, regions) -> torch.Tensor:
@@ -146,14 +156,18 @@ def pool(self: RegionEncoder, patch_features: torch.Tensor, regions) -> torch.Te
 @patch
 def tokens_from_codes(self: RegionEncoder, parts: dict[str, torch.Tensor]) -> torch.Tensor:
     "Region tokens (B, n_region_tokens, d_llm) from `codes`' output (compute codes once, train on them many times)."
-    mixed = self.mix(torch.cat([self.appearance_norm(parts["appearance"]), self.shape_mlp(parts["shape"]),
-                                self.location_mlp(parts["box"])], dim=1))
+    pieces = [self.appearance_norm(parts["appearance"]), self.shape_mlp(parts["shape"]), self.location_mlp(parts["box"])]
+    if self.config.region_attributes:
+        if "attributes" not in parts: raise VitronError("this region encoder reads CLIP's attribute head (config.region_attributes): "
+                                                        "give codes(..., attributes=) the head's per-patch class probabilities")
+        pieces.append(self.attribute_mlp(parts["attributes"]))
+    mixed = self.mix(torch.cat(pieces, dim=1))
     return self.projector(mixed.view(len(mixed), self.n_region_tokens, self.config.d_vision))
 
 @patch
-def forward(self: RegionEncoder, patch_features: torch.Tensor, regions) -> torch.Tensor:
-    "Region tokens (B, n_region_tokens, d_llm) for one region per image."
-    return self.tokens_from_codes(self.codes(patch_features, regions))
+def forward(self: RegionEncoder, patch_features: torch.Tensor, regions, attributes: torch.Tensor | None = None) -> torch.Tensor:
+    "Region tokens (B, n_region_tokens, d_llm) for one region per image (`attributes`: as `codes` takes them, with `config.region_attributes`)."
+    return self.tokens_from_codes(self.codes(patch_features, regions, attributes))
 
 # %% ../nbs/13_region.ipynb #fce7796b
 def show_region_similarity(image, regions: list, features, labels: list[str] | None = None, columns: int = len(REGION_KINDS)):
