@@ -432,8 +432,9 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
         return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"))), "status": "complete, loaded on resume"}
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
+    region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
-                         checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp)
+                         checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp, region_only=region_only)
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
 def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
@@ -649,6 +650,9 @@ def cmd_train(args) -> int:
     ramp = getattr(args, "object_ramp", None)
     if ramp is not None and (args.only != "vitron" or ramp < 0):
         raise VitronError(f"--object-ramp takes a number of stage-2 steps >= 0 and belongs to --only vitron; got {ramp} with --only {args.only}")
+    region_only = getattr(args, "region_only", None)
+    if region_only is not None and (args.only != "vitron" or not 0 <= region_only <= 1):
+        raise VitronError(f"--region-only takes a share from 0 to 1 and belongs to --only vitron; got {region_only} with --only {args.only}")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -719,7 +723,7 @@ def cmd_train(args) -> int:
         print(json.dumps(results, indent=2))
         command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
                    + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items())
-                   + (f" --object-ramp {ramp}" if ramp is not None else ""))
+                   + (f" --object-ramp {ramp}" if ramp is not None else "") + (f" --region-only {region_only}" if region_only is not None else ""))
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
@@ -884,6 +888,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"The object ramp in the recipe's mix\")")
     boxes.add_argument("--region-attributes", action="store_true", help="region tokens also read CLIP's dense attribute head inside the sketch "
                        "(config.region_attributes; 14_model, \"The attribute head in the region token\")")
+    boxes.add_argument("--region-only", type=float, metavar="S", help="in stages 1.1 and 2, that share (0 to 1) of the sketched examples is given "
+                       "without its picture's tokens, the sketch's own tokens alone (model.region_only_view; default 0)")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)

@@ -15,22 +15,22 @@ from .tasks import TASKS, MODULES, Example, Answer, ModuleCall, make_example, ma
 from .evaluate import Prediction
 
 # %% auto #0
-__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'PAIR_TEXT_SPLIT',
-           'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY', 'REPRODUCTION',
-           'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH', 'REGION_ATTRIBUTES',
-           'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'CAPTION_REQUESTS_PATH', 'CAPTION_KINDS',
-           'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words',
-           'MediaNorm', 'VitronModel', 'build_model', 'attribute_log_probs', 'fit_media_norm', 'video_tokens',
-           'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict',
-           'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task',
-           'stage_ramp', 'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr',
-           'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage', 'save_trained', 'load_trained',
-           'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures',
-           'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
-           'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens',
-           'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts',
-           'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
-           'caption_requests', 'measure_diagnostics']
+__all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'REGION_ONLY_STRIDE',
+           'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY',
+           'REPRODUCTION', 'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH',
+           'REGION_ATTRIBUTES', 'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'CAPTION_REQUESTS_PATH',
+           'CAPTION_KINDS', 'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'digit_token_ids',
+           'place_words', 'MediaNorm', 'VitronModel', 'build_model', 'attribute_log_probs', 'fit_media_norm',
+           'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer',
+           'model_predict', 'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example',
+           'video_task', 'stage_ramp', 'region_only_view', 'stage_examples', 'stage_texts', 'prepare_stage',
+           'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage',
+           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
+           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
+           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
+           'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading',
+           'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
+           'invoked', 'invocation', 'caption_requests', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -162,7 +162,8 @@ def video_tokens(model: VitronModel, videos: np.ndarray) -> torch.Tensor:
 def user_text(ex: Example) -> str:
     "The user's turn: the media placeholder, then the instruction (with `<region>` where the sketch is)."
     from vitron_nb.llm import MEDIA_PREFIX
-    text = MEDIA_PREFIX[TASKS[ex.task].inputs if ex.task in TASKS else ("video" if ex.video is not None else "image")] + ex.instruction
+    media = "" if ex.meta.get("region_only") else MEDIA_PREFIX[TASKS[ex.task].inputs if ex.task in TASKS else ("video" if ex.video is not None else "image")]
+    text = media + ex.instruction
     if ex.region is not None and "<region>" not in text: text += " <region>"
     return text
 
@@ -340,16 +341,26 @@ def stage_ramp(stage: str, ramp: int | None = None) -> int:
     if ramp < 0: raise VitronError(f"stage_examples: ramp must be >= 0 steps, got {ramp}")
     return ramp
 
+def region_only_view(example: Example) -> Example:
+    """The example with its picture left out of the user's turn (`meta['region_only']`): the sketch's region tokens, pooled from the
+    same picture, are all the LLM is given of it. A training view (`stage_examples(..., region_only=)`), never an evaluation's."""
+    if example.region is None or example.image is None: raise VitronError(f"example {example.id}: only an example with a sketch on a picture has a region-only view")
+    return dataclasses.replace(example, meta={**example.meta, "region_only": True})
+
+REGION_ONLY_STRIDE: float = (5 ** 0.5 - 1) / 2   # `stage_examples` picks the region-only views by the golden ratio's stride (index * stride mod 1 < share)
+
 def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig, seed: int = 0, tasks: dict | None = None,
-                   grouped: bool | None = None, ramp: int | None = None) -> list[Example]:
+                   grouped: bool | None = None, ramp: int | None = None, region_only: float = 0.0) -> list[Example]:
     """The training examples of one step of `stage` (train split, never repeated), tasks cycled in proportion to their weights.
     `grouped` (default: the stage's `group` setting; off for a `tasks` mix): every step all video tasks or all the others, steps of
     each kind in proportion to their tasks' weights, so a batch of pictures is not padded to a video's length. A stage whose
     `phrasings` setting is "wide" draws its instructions inside `tasks.wider_phrasings()` (templates plus the phrasing pool).
     `ramp` (default: the stage's `ramp` setting, 0 if unset): over the stage's first `ramp` steps its scenes hold at most 1, 2, ...
     `config.max_objects` objects, the cap rising in equal parts (a video's scene, which draws at most three, at most the cap too);
-    from step `ramp` on, as many as the world draws (a curriculum)."""
+    from step `ramp` on, as many as the world draws (a curriculum). `region_only` (0 to 1, default 0): that share of the examples with
+    a sketch on a picture is given as `region_only_view`, so the LLM must read the sketch's own tokens."""
     ramp = stage_ramp(stage, ramp)
+    if not 0 <= region_only <= 1: raise VitronError(f"stage_examples: region_only is a share of the sketched examples, 0 to 1; got {region_only}")
     if step < ramp: config = dataclasses.replace(config, max_objects=1 + step * config.max_objects // ramp)
     cycle = [task for task, weight in (tasks or STAGES[stage]["tasks"]).items() for _ in range(weight)]
     if grouped is None: grouped = tasks is None and STAGES.get(stage, {}).get("group", False)
@@ -359,8 +370,11 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
         if (step + 1) * len(videos) // len(cycle) > video_steps: cycle, step = videos, video_steps
         else: cycle, step = [task for task in cycle if not video_task(task)], step - video_steps
     wide = STAGES.get(stage, {}).get("phrasings") == "wide"
+    indices = range(step * batch_size, (step + 1) * batch_size)
     with wider_phrasings() if wide else contextlib.nullcontext():
-        return [any_example(cycle[i % len(cycle)], i, "train", config, seed) for i in range(step * batch_size, (step + 1) * batch_size)]
+        examples = [any_example(cycle[i % len(cycle)], i, "train", config, seed) for i in indices]
+    picked = lambda i, e: e.region is not None and e.image is not None and (i * REGION_ONLY_STRIDE) % 1 < region_only
+    return [region_only_view(e) if picked(i, e) else e for i, e in zip(indices, examples)]
 
 PAIR_TEXT_SPLIT, PAIR_TEXT_SEED = "test", 7   # `stage_texts`: the palette that pairs every colour with every shape; a seed no evaluation uses
 
@@ -482,10 +496,10 @@ def _accelerator(cpu: bool | None):
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
                 cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None, on_step=None,
-                ramp: int | None = None) -> dict:
+                ramp: int | None = None, region_only: float = 0.0) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
     checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
-    `stage_examples`' (video and picture steps apart), as does `ramp` (scenes from one object up). `on_step(steps_done, loss)`, if given, runs in every process after each step
+    `stage_examples`' (video and picture steps apart), as does `ramp` (scenes from one object up); `region_only`, as `stage_examples` takes it. `on_step(steps_done, loss)`, if given, runs in every process after each step
     (to measure the model along the way; the model is put back in training mode after it). The record's `seconds` count every call that trained the stage (each checkpoint
     keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
@@ -508,7 +522,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     bar = tqdm(range(start, steps), desc=f"stage {stage}", disable=not (progress and accelerator.is_main_process), initial=start, total=steps)
     for step in bar:
         for group in optimizer.param_groups: group["lr"] = stage_lr(stage, step, steps)
-        examples = stage_examples(stage, step, batch_size, model.config, seed, tasks, grouped, ramp)
+        examples = stage_examples(stage, step, batch_size, model.config, seed, tasks, grouped, ramp, region_only)
         with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             texts = process_examples(stage_texts(stage, step, seed), rank, world) if tasks is None else []
             loss, n_tokens = trainable(process_examples(examples, rank, world), texts)
@@ -528,7 +542,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     model.eval()
     ramp = stage_ramp(stage, ramp)
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
-                **({"ramp": ramp} if ramp else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
+                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
