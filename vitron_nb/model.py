@@ -341,10 +341,12 @@ def stage_ramp(stage: str, ramp: int | None = None) -> int:
     if ramp < 0: raise VitronError(f"stage_examples: ramp must be >= 0 steps, got {ramp}")
     return ramp
 
+def _sketch_on_picture(example: Example) -> bool: return example.region is not None and example.image is not None
+
 def region_only_view(example: Example) -> Example:
     """The example with its picture left out of the user's turn (`meta['region_only']`): the sketch's region tokens, pooled from the
     same picture, are all the LLM is given of it. A training view (`stage_examples(..., region_only=)`), never an evaluation's."""
-    if example.region is None or example.image is None: raise VitronError(f"example {example.id}: only an example with a sketch on a picture has a region-only view")
+    if not _sketch_on_picture(example): raise VitronError(f"example {example.id}: only an example with a sketch on a picture has a region-only view")
     return dataclasses.replace(example, meta={**example.meta, "region_only": True})
 
 REGION_ONLY_STRIDE: float = (5 ** 0.5 - 1) / 2   # `stage_examples` picks the region-only views by the golden ratio's stride (index * stride mod 1 < share)
@@ -373,7 +375,7 @@ def stage_examples(stage: str, step: int, batch_size: int, config: VitronConfig,
     indices = range(step * batch_size, (step + 1) * batch_size)
     with wider_phrasings() if wide else contextlib.nullcontext():
         examples = [any_example(cycle[i % len(cycle)], i, "train", config, seed) for i in indices]
-    picked = lambda i, e: e.region is not None and e.image is not None and (i * REGION_ONLY_STRIDE) % 1 < region_only
+    picked = lambda i, e: _sketch_on_picture(e) and (i * REGION_ONLY_STRIDE) % 1 < region_only
     return [region_only_view(e) if picked(i, e) else e for i, e in zip(indices, examples)]
 
 PAIR_TEXT_SPLIT, PAIR_TEXT_SEED = "test", 7   # `stage_texts`: the palette that pairs every colour with every shape; a seed no evaluation uses
