@@ -143,7 +143,8 @@ def test_region_readouts_record_and_a_small_run():
     assert 0 < record["written_unseen_pairs"] < 0.2 and record["written"]["shape"]["unseen"] < 0.3 < 0.7 < record["clip_head"]["shape"]["unseen"]
     committed = load_trained(VITRON_TINY)
     small = region_readouts(committed, n_train=8, n_test=3)
-    assert set(small["clip_head"]) == {"size", "colour", "shape"} and 0 <= small["written_unseen_pairs"] <= 1
+    assert set(small["clip_head"]) == set(small["written_alone"]) == {"size", "colour", "shape"} and 0 <= small["written_unseen_pairs"] <= 1
+    assert record["written_alone"]["colour"]["all"] < 0.25 < 0.9 < record["probe"]["colour"]["all"]   # the committed LLM does not read the token's colour
     read = region_head_reading(committed, [make_example("region_caption", i, "test") for i in range(2)])
     assert len(read) == 2 and all(set(r) == {"colour", "shape", "size"} for r in read)
 

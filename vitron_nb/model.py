@@ -875,9 +875,10 @@ def region_head_reading(model: VitronModel, examples: list[Example]) -> list[dic
     return read
 
 def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, seed: int = 0) -> dict:
-    """Region-caption attributes (size, colour, shape) on `n_test` held-out sketches (all / seen / unseen combinations), read three ways:
-    the caption the LLM writes (`written`); CLIP's dense head pooled inside the region (`clip_head`, `region_head_reading`); and a
-    linear probe per attribute on the region token the LLM receives, fitted on `n_train` train-split sketches (`probe`; the token's
+    """Region-caption attributes (size, colour, shape) on `n_test` held-out sketches (all / seen / unseen combinations), read four ways:
+    the caption the LLM writes (`written`); the caption it writes from the sketch's tokens alone, the picture's left out
+    (`written_alone`, each sketch as `region_only_view`); CLIP's dense head pooled inside the region (`clip_head`, `region_head_reading`);
+    and a linear probe per attribute on the region token the LLM receives, fitted on `n_train` train-split sketches (`probe`; the token's
     features standardised first, as their scale is small beside the probe's regularisation)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -895,6 +896,7 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     written = [parse_attributes(a) for a in answer(model, test)]
     out["written"] = scored(written)
     out["written_unseen_pairs"] = round(float(np.mean([(w.get("colour"), w.get("shape")) in HELD_OUT for w in written])), 4)   # captions naming a held-out pair
+    out["written_alone"] = scored([parse_attributes(a) for a in answer(model, [region_only_view(e) for e in test])])   # does the LLM read the token?
     out["clip_head"] = scored(region_head_reading(model, test))
     x_train, x_test = (media_rows(model, exs, "region").flatten(1).numpy() for exs in (train, test))
     labels = [parse_attributes(e.target_text()) for e in train]
