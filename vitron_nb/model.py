@@ -862,9 +862,8 @@ REGION_ATTRIBUTES: tuple[str, ...] = ("size", "colour", "shape")                
 @torch.no_grad()
 def region_head_reading(model: VitronModel, examples: list[Example]) -> list[dict]:
     "What CLIP's dense attribute head reads inside each example's region: per attribute the class whose log-probability, pooled with the region encoder's own patch weights, is highest."
-    from vitron_nb.vision import PATCH_CLASSES, COLOURS_LIST
-    from vitron_nb.world import SHAPES, SIZES
-    names = {"colour": COLOURS_LIST, "shape": list(SHAPES), "size": list(SIZES)}
+    from vitron_nb.vision import PATCH_CLASSES
+    from vitron_nb.evaluator import HEADS as names    # each attribute's values, in the order of the dense head's classes after 'no object'
     patches = _patches(model, np.stack([e.image for e in examples]))
     weights = model.region_encoder.codes(patches, [e.region for e in examples])["weights"].float()
     log_probs, start, read = attribute_log_probs(model, patches), 0, [{} for _ in examples]
