@@ -637,7 +637,8 @@ def code_commit() -> str | None:
     except (OSError, subprocess.SubprocessError): return None
 
 LEVER_FLAGS: dict[str, str] = {"position_words": "--position-words", "video_position_words": "--video-position-words", "box_loss": "--box-loss",
-                               "position_scale": "--position-scale", "region_attributes": "--region-attributes"}   # config field: flag
+                               "position_scale": "--position-scale", "region_attributes": "--region-attributes",
+                               "region_tokens": "--region-tokens"}   # config field: flag
 
 def cmd_train(args) -> int:
     "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
@@ -650,6 +651,8 @@ def cmd_train(args) -> int:
     ramp = getattr(args, "object_ramp", None)
     if ramp is not None and (args.only != "vitron" or ramp < 0):
         raise VitronError(f"--object-ramp takes a number of stage-2 steps >= 0 and belongs to --only vitron; got {ramp} with --only {args.only}")
+    if getattr(args, "region_tokens", None) is not None and args.region_tokens < 1:
+        raise VitronError(f"--region-tokens takes a number of LLM tokens per region >= 1, got {args.region_tokens}")
     region_only = getattr(args, "region_only", None)
     if region_only is not None and (args.only != "vitron" or not 0 <= region_only <= 1):
         raise VitronError(f"--region-only takes a share from 0 to 1 and belongs to --only vitron; got {region_only} with --only {args.only}")
@@ -888,6 +891,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "the cap rising in equal parts (a curriculum; default 0, off; 14_model, \"The object ramp in the recipe's mix\")")
     boxes.add_argument("--region-attributes", action="store_true", help="region tokens also read CLIP's dense attribute head inside the sketch "
                        "(config.region_attributes; 14_model, \"The attribute head in the region token\")")
+    boxes.add_argument("--region-tokens", type=int, metavar="N", help="LLM tokens per region (config.region_tokens; default 1, Osprey's count 2; "
+                       "14_model, \"Two region tokens\")")
     boxes.add_argument("--region-only", type=float, metavar="S", help="in stages 1.1 and 2, that share (0 to 1) of the sketched examples is given "
                        "without its picture's tokens, the sketch's own tokens alone (model.region_only_view; default 0)")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "

@@ -62,6 +62,8 @@ class VitronConfig:
     region_attributes: bool = False # region tokens: add what CLIP's dense attribute head reads inside the sketch (its class
                                     # probabilities pooled there) as a fourth code (a lever for region captions, not in the paper;
                                     # 14_model, "The attribute head in the region token")
+    region_tokens: int = 1          # LLM tokens per region, each a learned mix of every code: 1 (the official code's one token at
+                                    # <objs>) or 2 (Osprey's count; 14_model, "Two region tokens")
     # --- LLM (Llama architecture) ---
     vocab_size: int = 1024          # tokenizer vocabulary, special tokens included (paper: 32000)
     d_llm: int = 256                # LLM hidden width (paper: 4096, Vicuna-7B)
@@ -100,6 +102,7 @@ class VitronConfig:
                               f"({self.image_size // self.patch_size} = image_size / patch_size)")
         if not 1 <= self.max_objects <= 8: raise VitronError(f"max_objects must be 1..8, got {self.max_objects}")
         if not self.position_scale > 0: raise VitronError(f"position_scale must be > 0, got {self.position_scale}")
+        if not isinstance(self.region_tokens, int) or self.region_tokens < 1: raise VitronError(f"region_tokens must be >= 1 (LLM tokens per region), got {self.region_tokens}")
 
 # %% ../nbs/00_core.ipynb #f8a85520
 PRESETS: dict[str, dict] = {

@@ -86,7 +86,7 @@ def pooling_weights(masks: torch.Tensor, grid: int) -> torch.Tensor:
 
 # %% ../nbs/13_region.ipynb #678bebb1
 SHAPE_GRID = 8            # the mask is averaged onto SHAPE_GRID x SHAPE_GRID cells for the shape code
-N_REGION_TOKENS = 1       # LLM tokens per region (official code: one token at <objs>; Osprey: two, <mask> and <pos>)
+N_REGION_TOKENS = VitronConfig().region_tokens   # LLM tokens per region by default (official code: one token at <objs>; Osprey: two)
 
 def shape_codes(masks: torch.Tensor, grid: int = SHAPE_GRID) -> torch.Tensor:
     "The masks (B, H, W) averaged onto a grid x grid raster and flattened: (B, grid*grid), values in [0, 1]."
@@ -104,9 +104,10 @@ def box_codes(masks: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/13_region.ipynb #9c6f0e4b
 class RegionEncoder(nn.Module):
     "Osprey-style sketch encoder: mask-pooled patch features plus shape and box codes, projected to LLM tokens."
-    def __init__(self, config: VitronConfig, n_region_tokens: int = N_REGION_TOKENS):
+    def __init__(self, config: VitronConfig, n_region_tokens: int | None = None):
         super().__init__()
         if not isinstance(config, VitronConfig): raise VitronError(f"RegionEncoder needs a VitronConfig, got {type(config).__name__}")
+        if n_region_tokens is None: n_region_tokens = config.region_tokens
         if not isinstance(n_region_tokens, int) or n_region_tokens < 1:
             raise VitronError(f"n_region_tokens must be a positive int, got {n_region_tokens!r}")
         self.config, self.n_region_tokens = config, n_region_tokens
