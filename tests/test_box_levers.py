@@ -103,3 +103,5 @@ def test_position_scale_scales_the_place_words_and_is_refused_below_zero():
     from tests.test_cli import run
     code, _, err = run("train", "--only", "llm", "--position-scale", "0.5")
     assert code == 2 and "belong to --only vitron" in err
+    code, _, err = run("train", "--only", "vitron", "--position-scale", "0")       # not dropped as falsy: refused by name
+    assert code == 2 and "position_scale must be > 0, got 0.0" in err and "Traceback" not in err

@@ -36,6 +36,6 @@ def test_the_cli_flag_sets_the_field_and_refuses_zero():
     assert LEVER_FLAGS["region_tokens"] == "--region-tokens"
     assert build_parser().parse_args(["train", "--only", "vitron", "--region-tokens", "2"]).region_tokens == 2
     code, out, err = run("train", "--only", "vitron", "--region-tokens", "0")
-    assert code != 0 and "--region-tokens takes a number of LLM tokens per region >= 1, got 0" in err and "Traceback" not in err
+    assert code != 0 and "region_tokens must be >= 1 (LLM tokens per region), got 0" in err and "Traceback" not in err
     code, out, err = run("train", "--only", "clip", "--region-tokens", "2")
     assert code != 0 and "belong to --only vitron" in err

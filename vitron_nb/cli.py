@@ -646,13 +646,12 @@ def cmd_train(args) -> int:
         raise VitronError("--specialists, --steps-per-stage, --batch-size and --checkpoint-every belong to the whole recipe (--only all)")
     retune = getattr(args, "retune", False)
     if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
-    levers = {field: value for field in LEVER_FLAGS if (value := getattr(args, field, None))}     # config overrides the flags ask for
+    levers = {field: value for field in LEVER_FLAGS if (value := getattr(args, field, None)) is not None and value is not False}   # config overrides the flags ask for
     if levers and args.only != "vitron": raise VitronError(f"{', '.join(LEVER_FLAGS.values())} belong to --only vitron (the alignment stages alone)")
+    if levers: VitronConfig.from_preset(args.preset, **levers)     # a bad value (--position-scale 0, --region-tokens 0) is refused by name before anything runs
     ramp = getattr(args, "object_ramp", None)
     if ramp is not None and (args.only != "vitron" or ramp < 0):
         raise VitronError(f"--object-ramp takes a number of stage-2 steps >= 0 and belongs to --only vitron; got {ramp} with --only {args.only}")
-    if getattr(args, "region_tokens", None) is not None and args.region_tokens < 1:
-        raise VitronError(f"--region-tokens takes a number of LLM tokens per region >= 1, got {args.region_tokens}")
     region_only = getattr(args, "region_only", None)
     if region_only is not None and (args.only != "vitron" or not 0 <= region_only <= 1):
         raise VitronError(f"--region-only takes a share from 0 to 1 and belongs to --only vitron; got {region_only} with --only {args.only}")
