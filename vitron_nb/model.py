@@ -877,7 +877,7 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     """Region-caption attributes (size, colour, shape) on `n_test` held-out sketches (all / seen / unseen combinations), read four ways:
     the caption the LLM writes (`written`); the caption it writes from the sketch's tokens alone, the picture's left out
     (`written_alone`, each sketch as `region_only_view`); CLIP's dense head pooled inside the region (`clip_head`, `region_head_reading`);
-    and a linear probe per attribute on the region token the LLM receives, fitted on `n_train` train-split sketches (`probe`; the token's
+    and a linear probe per attribute on the region token(s) the LLM receives, fitted on `n_train` train-split sketches (`probe`; the token's
     features standardised first, as their scale is small beside the probe's regularisation)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
