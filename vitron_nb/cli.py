@@ -648,7 +648,7 @@ def cmd_train(args) -> int:
     if retune and args.only != "clip": raise VitronError("--retune belongs to --only clip")
     levers = {field: value for field in LEVER_FLAGS if (value := getattr(args, field, None)) is not None and value is not False}   # config overrides the flags ask for
     if levers and args.only != "vitron": raise VitronError(f"{', '.join(LEVER_FLAGS.values())} belong to --only vitron (the alignment stages alone)")
-    if levers: VitronConfig.from_preset(args.preset, **levers)     # a bad value (--position-scale 0, --region-tokens 0) is refused by name before anything runs
+    lever_config = VitronConfig.from_preset(args.preset, **levers)   # built once, before anything runs: a bad value (--position-scale 0) is refused by name
     ramp = getattr(args, "object_ramp", None)
     if ramp is not None and (args.only != "vitron" or ramp < 0):
         raise VitronError(f"--object-ramp takes a number of stage-2 steps >= 0 and belongs to --only vitron; got {ramp} with --only {args.only}")
@@ -718,7 +718,7 @@ def cmd_train(args) -> int:
         before = out / "model" / "metrics.json"                 # this run folder's earlier record, if an earlier call wrote one
         earlier = {r["stage"]: r for r in json.loads(before.read_text())["stages"]} if before.is_file() else {}
         set_seed(args.seed)                                     # the fresh projectors: the same weights for the same seed
-        model = build_model(VitronConfig.from_preset(args.preset, **levers))
+        model = build_model(lever_config)
         # each stage as the whole recipe trains it; a stage finished in an earlier call is only loaded, and keeps that call's record
         results = [_alignment_stage(model, stage, steps[stage], out, args, earlier.get(stage)) for stage in STAGES]
         if not _main_process(): return 0                        # under `accelerate launch`, only the main process writes
