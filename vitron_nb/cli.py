@@ -11,8 +11,8 @@ from .core import VitronError, VitronConfig, write_json, atomic_path, atomic_dir
 
 # %% auto #0
 __all__ = ['SAMPLE_TASKS', 'PICTURE_SUFFIXES', 'OUTPUT_FILES', 'RECIPE_SPECIALISTS', 'SIGNAL_STAGES', 'SIGNAL_WEIGHTS',
-           'RECIPE_OPTIONS', 'LEVER_FLAGS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card', 'write_gallery',
-           'load_vitron', 'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report',
+           'RECIPE_OPTIONS', 'LEVER_FLAGS', 'STAGE12_CAPTIONS', 'BENCH_TASK_DEFAULTS', 'load_examples', 'example_card',
+           'write_gallery', 'load_vitron', 'parse_region_option', 'read_chat_inputs', 'describe_output', 'chat_report',
            'write_chat_output', 'chat_prediction', 'score_turn', 'routed', 'demo_examples', 'answer_examples',
            'turns_table', 'turn_card', 'specialist_settings', 'committed_specialists', 'checkpoint_step',
            'recipe_settings', 'recipe_command', 'open_run', 'export_specialist', 'train_recipe', 'cmd_demo', 'cmd_chat',
@@ -433,9 +433,11 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
     region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
+    from vitron_nb.model import STAGES
+    tasks = STAGES[stage]["tasks"] | STAGE12_CAPTIONS if stage == "1.2" and getattr(args, "stage12_captions", False) else None   # --stage12-captions
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
-                         checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp, region_only=region_only)
-    return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
+                         checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp, region_only=region_only, tasks=tasks)
+    return {**result, **({"tasks": tasks} if tasks else {}), "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
 def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
     """What the signal stages train against: the run's aligned model (saved in `out/model`) and the run's referring segmenter and generator
@@ -639,6 +641,7 @@ def code_commit() -> str | None:
 LEVER_FLAGS: dict[str, str] = {"position_words": "--position-words", "video_position_words": "--video-position-words", "box_loss": "--box-loss",
                                "position_scale": "--position-scale", "region_attributes": "--region-attributes",
                                "region_tokens": "--region-tokens"}   # config field: flag
+STAGE12_CAPTIONS: dict[str, int] = {"caption": 1, "grounded_caption": 2}   # what --stage12-captions adds to stage 1.2's mix (14_model, "Requests no module serves")
 
 def cmd_train(args) -> int:
     "Train the whole recipe (`--only all`, `train_recipe`) or one component: the tokenizer, the evaluator network, VITRON's alignment stages... (each resumes from its run folder)."
@@ -655,6 +658,8 @@ def cmd_train(args) -> int:
     region_only = getattr(args, "region_only", None)
     if region_only is not None and (args.only != "vitron" or not 0 <= region_only <= 1):
         raise VitronError(f"--region-only takes a share from 0 to 1 and belongs to --only vitron; got {region_only} with --only {args.only}")
+    stage12_captions = getattr(args, "stage12_captions", False)
+    if stage12_captions and args.only != "vitron": raise VitronError(f"--stage12-captions belongs to --only vitron (the alignment stages alone), not --only {args.only}")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -725,7 +730,8 @@ def cmd_train(args) -> int:
         print(json.dumps(results, indent=2))
         command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
                    + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items())
-                   + (f" --object-ramp {ramp}" if ramp is not None else "") + (f" --region-only {region_only}" if region_only is not None else ""))
+                   + (f" --object-ramp {ramp}" if ramp is not None else "") + (f" --region-only {region_only}" if region_only is not None else "")
+                   + (" --stage12-captions" if stage12_captions else ""))
         record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
@@ -894,6 +900,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "14_model, \"Two region tokens\")")
     boxes.add_argument("--region-only", type=float, metavar="S", help="in stages 1.1 and 2, that share (0 to 1) of the sketched examples is given "
                        "without its picture's tokens, the sketch's own tokens alone (model.region_only_view; default 0)")
+    boxes.add_argument("--stage12-captions", action="store_true", help="stage 1.2 also shows caption and grounded-caption requests (STAGE12_CAPTIONS; "
+                       "14_model, \"Requests no module serves\"), so they are not forgotten and sent to a module")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)
