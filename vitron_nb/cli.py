@@ -722,6 +722,7 @@ def cmd_train(args) -> int:
         steps, out = {stage: spec["steps"] for stage, spec in STAGES.items()} | ({"2": args.steps} if args.steps else {}), Path(args.out or "runs/vitron")
         before = out / "model" / "metrics.json"                 # this run folder's earlier record, if an earlier call wrote one
         earlier = {r["stage"]: r for r in json.loads(before.read_text())["stages"]} if before.is_file() else {}
+        started_at = code_commit()                              # the commit the run starts from (a run can span commits)
         set_seed(args.seed)                                     # the fresh projectors: the same weights for the same seed
         model = build_model(lever_config)
         # each stage as the whole recipe trains it; a stage finished in an earlier call is only loaded, and keeps that call's record
@@ -732,7 +733,8 @@ def cmd_train(args) -> int:
                    + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items())
                    + (f" --object-ramp {ramp}" if ramp is not None else "") + (f" --region-only {region_only}" if region_only is not None else "")
                    + (" --stage12-captions" if stage12_captions else ""))
-        record = {"command": command, "seed": args.seed, "code_commit": code_commit(), "stages": results}
+        record = {"command": command, "seed": args.seed, "code_commit": started_at, "stages": results}
+        if code_commit() != started_at: record["code_commit_at_end"] = code_commit()   # the code moved while it trained
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
             from vitron_nb.model import measure_understanding
