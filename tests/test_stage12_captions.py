@@ -35,3 +35,50 @@ def test_the_flag_belongs_to_the_alignment_stages():
     from tests.test_cli import run
     code, _, err = run("train", "--only", "llm", "--stage12-captions")
     assert code == 2 and "--stage12-captions belongs to --only vitron" in err
+
+def _fake_run(monkeypatch, loaded: dict | None = None):
+    "Stub the model and its training so that `vitron train --only vitron` runs in a moment; `loaded`: each stage finished, with that checkpoint metadata."
+    import vitron_nb.cli, vitron_nb.model, vitron_nb.core
+    written = {}
+    class Small:
+        config = VitronConfig()
+        def load_state_dict(self, *a, **k): pass
+    monkeypatch.setattr(vitron_nb.model, "build_model", lambda config: Small())
+    monkeypatch.setattr(vitron_nb.model, "train_stage", lambda model, stage, steps, *a, tasks=None, **k: dict(stage=stage, steps=steps, resumed_from=0, **({"tasks": tasks} if tasks else {})))
+    monkeypatch.setattr(vitron_nb.model, "save_trained", lambda model, folder, record: written.setdefault("record", record) and folder)
+    if loaded is not None:
+        monkeypatch.setattr(vitron_nb.cli, "checkpoint_step", lambda path: 10 ** 6)
+        monkeypatch.setattr(vitron_nb.model, "prepare_stage", lambda model, stage: [])
+        monkeypatch.setattr(vitron_nb.core, "load_checkpoint", lambda path, kind, config=None: ({}, dict(loaded)))
+    return written
+
+def test_the_record_names_the_flag_and_stage_1_2s_mix(monkeypatch, tmp_path):
+    from tests.test_cli import run
+    from vitron_nb.model import STAGES
+    written = _fake_run(monkeypatch)
+    code, _, err = run("train", "--only", "vitron", "--stage12-captions", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    record = written["record"]
+    assert record["command"].endswith("--stage12-captions") and record["stages"][2]["tasks"] == STAGES["1.2"]["tasks"] | STAGE12_CAPTIONS
+    assert "tasks" not in record["stages"][0] and "tasks" not in record["stages"][1]
+
+def test_a_finished_stage_of_another_mix_is_refused_not_loaded(monkeypatch, tmp_path):
+    from tests.test_cli import run
+    from vitron_nb.model import STAGES
+    _fake_run(monkeypatch, loaded={"step": 10 ** 6})                      # finished on the recipe's own mix
+    code, _, err = run("train", "--only", "vitron", "--stage12-captions", "--out", str(tmp_path / "a"))
+    assert code != 0 and "stage1.2.safetensors was trained on the stage's own task mix" in err and "another run folder" in err
+    code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "b"))
+    assert code == 0, err                                                 # the same mix: loaded
+
+def test_train_stage_keeps_its_mix_and_refuses_to_resume_under_another(tmp_path):
+    from vitron_nb.model import build_model, train_stage, STAGES, check_stage_mix
+    from vitron_nb.core import load_checkpoint, set_seed
+    set_seed(0); model = build_model()
+    mix = STAGES["1.2"]["tasks"] | STAGE12_CAPTIONS
+    train_stage(model, "1.2", steps=1, batch_size=2, out_dir=tmp_path, tasks=mix, progress=False)
+    _, meta = load_checkpoint(tmp_path / "stage1.2.safetensors", "vitron-stage1.2", config=model.config)
+    assert meta["tasks"] == mix
+    with pytest.raises(VitronError, match="trained on the task mix"): train_stage(model, "1.2", steps=2, batch_size=2, out_dir=tmp_path, progress=False)
+    check_stage_mix("x.safetensors", {}, None); check_stage_mix("x.safetensors", {"tasks": mix}, dict(mix))
+    with pytest.raises(VitronError, match="own task mix, and this run asks for the task mix"): check_stage_mix("x.safetensors", {}, mix)

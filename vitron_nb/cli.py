@@ -419,13 +419,15 @@ def _say(*args, **kwargs) -> None:
 
 def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dict | None) -> dict:
     "Train (or resume) alignment `stage` into `out/stage{stage}.safetensors`; a finished one is loaded and its earlier result kept."
-    from vitron_nb.model import train_stage, prepare_stage
+    from vitron_nb.model import train_stage, prepare_stage, check_stage_mix, STAGES
     from vitron_nb.core import load_checkpoint
     path = out / f"stage{stage}.safetensors"
     done = checkpoint_step(path) or 0
+    tasks = (STAGES[stage]["tasks"] | STAGE12_CAPTIONS) if stage == "1.2" and getattr(args, "stage12_captions", False) else None   # --stage12-captions
     if done >= steps:
         prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", config=model.config)
+        check_stage_mix(path, meta, tasks)                # a finished stage of another mix is refused, not loaded under this run's flags
         model.load_state_dict(tensors, strict=False)
         _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
@@ -433,8 +435,6 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
     region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
-    from vitron_nb.model import STAGES
-    tasks = STAGES[stage]["tasks"] | STAGE12_CAPTIONS if stage == "1.2" and getattr(args, "stage12_captions", False) else None   # --stage12-captions
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
                          checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp, region_only=region_only, tasks=tasks)
     return {**result, **({"tasks": tasks} if tasks else {}), "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
@@ -733,8 +733,8 @@ def cmd_train(args) -> int:
                    + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items())
                    + (f" --object-ramp {ramp}" if ramp is not None else "") + (f" --region-only {region_only}" if region_only is not None else "")
                    + (" --stage12-captions" if stage12_captions else ""))
-        record = {"command": command, "seed": args.seed, "code_commit": started_at, "stages": results}
-        if code_commit() != started_at: record["code_commit_at_end"] = code_commit()   # the code moved while it trained
+        record, ended_at = {"command": command, "seed": args.seed, "code_commit": started_at, "stages": results}, code_commit()
+        if ended_at != started_at: record["code_commit_at_end"] = ended_at   # the code moved while it trained
         print(f"wrote {save_trained(model, out / 'model', record)}")
         if args.export:
             from vitron_nb.model import measure_understanding

@@ -24,13 +24,13 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer',
            'model_predict', 'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example',
            'video_task', 'stage_ramp', 'region_only_view', 'stage_examples', 'stage_texts', 'prepare_stage',
-           'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'train_stage',
-           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
-           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
-           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
-           'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading',
-           'region_readouts', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
-           'invoked', 'invocation', 'caption_requests', 'measure_diagnostics']
+           'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'check_stage_mix',
+           'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
+           'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
+           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
+           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts',
+           'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions', 'direction_questions',
+           'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'caption_requests', 'measure_diagnostics']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -495,6 +495,14 @@ def _accelerator(cpu: bool | None):
     return accelerator
 
 # %% ../nbs/14_model.ipynb #7eed2593
+def check_stage_mix(path, meta: dict, tasks: dict | None):
+    """Refuse to resume or load the stage checkpoint at `path` (its metadata `meta`) for a task mix other than the one it was trained with:
+    `tasks` (None: the stage's own, `STAGES`). A checkpoint keeps its mix when it was given one; one without it was trained on the stage's own."""
+    if (meta.get("tasks") or None) != (tasks or None):
+        mix = lambda t: "the stage's own task mix" if not t else f"the task mix {t}"
+        raise VitronError(f"{Path(path).name} was trained on {mix(meta.get('tasks'))}, and this run asks for {mix(tasks)}: "
+                          "give the same mix, or another run folder")
+
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
                 cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None, on_step=None,
@@ -516,6 +524,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     start, earlier = 0, 0.0
     if resume and path.is_file():
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", optimizer, config=model.config)   # refuses a run of another config
+        check_stage_mix(path, meta, tasks)                                                             # ...and of another task mix
         model.load_state_dict(tensors, strict=False); start, earlier = meta["step"], float(meta.get("train_seconds", 0.0))
     trainable, optimizer = accelerator.prepare(_StageLoss(model), optimizer)
     set_seed(seed + start + 1_000_003 * rank)       # each process its own dropout stream; process 0 as in a 1-process run
@@ -537,7 +546,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             if accelerator.is_main_process:
                 save_checkpoint(path, trained_state(model), optimizer, step + 1, f"vitron-stage{stage}", config=model.config.to_dict(),
-                                train_seconds=round(earlier + time.time() - t0, 1))
+                                train_seconds=round(earlier + time.time() - t0, 1), **({"tasks": tasks} if tasks else {}))
             accelerator.wait_for_everyone()
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
