@@ -160,20 +160,15 @@ def test_code_commit_names_the_checked_out_commit():
     if not head: pytest.skip("not a git checkout")
     assert code_commit() == head and len(head) >= 7
 
-def test_an_alignment_run_names_the_commit_it_started_from(monkeypatch, tmp_path):
+def test_an_alignment_run_names_the_commit_it_started_from(monkeypatch, tmp_path, stub_alignment):
     "A run that spans commits names the one it started from, and the one at its end beside it."
-    import vitron_nb.cli, vitron_nb.model
-    from vitron_nb.core import VitronConfig
-    commits, written = iter(["aaa1111", "bbb2222", "bbb2222"]), {}
-    class Small:
-        config = VitronConfig()
+    import vitron_nb.cli
+    commits = iter(["aaa1111", "bbb2222", "bbb2222"])
     monkeypatch.setattr(vitron_nb.cli, "code_commit", lambda: next(commits))
-    monkeypatch.setattr(vitron_nb.model, "build_model", lambda config: Small())
-    monkeypatch.setattr(vitron_nb.model, "train_stage", lambda model, stage, steps, *a, **k: dict(stage=stage, steps=steps, resumed_from=0))
-    monkeypatch.setattr(vitron_nb.model, "save_trained", lambda model, folder, record: written.setdefault("record", record) and folder)
+    did = stub_alignment()
     code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "run"))
     assert code == 0, err
-    assert written["record"]["code_commit"] == "aaa1111" and written["record"]["code_commit_at_end"] == "bbb2222"
+    assert did["record"]["code_commit"] == "aaa1111" and did["record"]["code_commit_at_end"] == "bbb2222"
 
 def test_retune_belongs_to_clip():
     for only in ("llm", "all"):

@@ -11,18 +11,10 @@ def test_the_mix_adds_both_caption_kinds_and_keeps_the_recipes():
     assert set(tasks) == set(mix)                                     # every task of the mix is drawn, the captions too
     assert not set(CAPTION_KINDS) & {e.task for step in range(6) for e in stage_examples("1.2", step, 8, VitronConfig())}
 
-def test_the_flag_reaches_stage_1_2_alone(monkeypatch, tmp_path):
+def test_the_flag_reaches_stage_1_2_alone(tmp_path, stub_alignment):
     import vitron_nb.model
     from tests.test_cli import run
-    seen = {}
-    class Small:
-        config = VitronConfig()
-    def fake_stage(model, stage, steps, *args, tasks=None, **kwargs):
-        seen[stage] = tasks
-        if stage == "1.2": raise VitronError("stopped at stage 1.2")
-        return dict(stage=stage, steps=steps, resumed_from=0)
-    monkeypatch.setattr(vitron_nb.model, "build_model", lambda config: Small())
-    monkeypatch.setattr(vitron_nb.model, "train_stage", fake_stage)
+    seen = stub_alignment(stop_at="1.2")["tasks"]
     code, _, err = run("train", "--only", "vitron", "--stage12-captions", "--out", str(tmp_path / "run"))
     assert code != 0 and "stopped at stage 1.2" in err
     assert seen["1.1"] is None and seen["2"] is None
@@ -36,36 +28,20 @@ def test_the_flag_belongs_to_the_alignment_stages():
     code, _, err = run("train", "--only", "llm", "--stage12-captions")
     assert code == 2 and "--stage12-captions belongs to --only vitron" in err
 
-def _fake_run(monkeypatch, loaded: dict | None = None):
-    "Stub the model and its training so that `vitron train --only vitron` runs in a moment; `loaded`: each stage finished, with that checkpoint metadata."
-    import vitron_nb.cli, vitron_nb.model, vitron_nb.core
-    written = {}
-    class Small:
-        config = VitronConfig()
-        def load_state_dict(self, *a, **k): pass
-    monkeypatch.setattr(vitron_nb.model, "build_model", lambda config: Small())
-    monkeypatch.setattr(vitron_nb.model, "train_stage", lambda model, stage, steps, *a, tasks=None, **k: dict(stage=stage, steps=steps, resumed_from=0, **({"tasks": tasks} if tasks else {})))
-    monkeypatch.setattr(vitron_nb.model, "save_trained", lambda model, folder, record: written.setdefault("record", record) and folder)
-    if loaded is not None:
-        monkeypatch.setattr(vitron_nb.cli, "checkpoint_step", lambda path: 10 ** 6)
-        monkeypatch.setattr(vitron_nb.model, "prepare_stage", lambda model, stage: [])
-        monkeypatch.setattr(vitron_nb.core, "load_checkpoint", lambda path, kind, config=None: ({}, dict(loaded)))
-    return written
-
-def test_the_record_names_the_flag_and_stage_1_2s_mix(monkeypatch, tmp_path):
+def test_the_record_names_the_flag_and_stage_1_2s_mix(tmp_path, stub_alignment):
     from tests.test_cli import run
     from vitron_nb.model import STAGES
-    written = _fake_run(monkeypatch)
+    written = stub_alignment()
     code, _, err = run("train", "--only", "vitron", "--stage12-captions", "--out", str(tmp_path / "run"))
     assert code == 0, err
     record = written["record"]
     assert record["command"].endswith("--stage12-captions") and record["stages"][2]["tasks"] == STAGES["1.2"]["tasks"] | STAGE12_CAPTIONS
     assert "tasks" not in record["stages"][0] and "tasks" not in record["stages"][1]
 
-def test_a_finished_stage_of_another_mix_is_refused_not_loaded(monkeypatch, tmp_path):
+def test_a_finished_stage_of_another_mix_is_refused_not_loaded(tmp_path, stub_alignment):
     from tests.test_cli import run
     from vitron_nb.model import STAGES
-    _fake_run(monkeypatch, loaded={"step": 10 ** 6})                      # finished on the recipe's own mix
+    stub_alignment(loaded={"step": 10 ** 6})                      # finished on the recipe's own mix
     code, _, err = run("train", "--only", "vitron", "--stage12-captions", "--out", str(tmp_path / "a"))
     assert code != 0 and "stage1.2.safetensors was trained on the stage's own task mix" in err and "another run folder" in err
     code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "b"))
@@ -76,7 +52,8 @@ def test_train_stage_keeps_its_mix_and_refuses_to_resume_under_another(tmp_path)
     from vitron_nb.core import load_checkpoint, set_seed
     set_seed(0); model = build_model()
     mix = STAGES["1.2"]["tasks"] | STAGE12_CAPTIONS
-    train_stage(model, "1.2", steps=1, batch_size=2, out_dir=tmp_path, tasks=mix, progress=False)
+    record = train_stage(model, "1.2", steps=1, batch_size=2, out_dir=tmp_path, tasks=mix, progress=False)
+    assert record["tasks"] == mix                                         # the record names the mix, as the checkpoint does
     _, meta = load_checkpoint(tmp_path / "stage1.2.safetensors", "vitron-stage1.2", config=model.config)
     assert meta["tasks"] == mix
     with pytest.raises(VitronError, match="trained on the task mix"): train_stage(model, "1.2", steps=2, batch_size=2, out_dir=tmp_path, progress=False)

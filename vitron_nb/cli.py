@@ -437,7 +437,7 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
                          checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp, region_only=region_only, tasks=tasks)
-    return {**result, **({"tasks": tasks} if tasks else {}), "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
+    return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
 def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
     """What the signal stages train against: the run's aligned model (saved in `out/model`) and the run's referring segmenter and generator

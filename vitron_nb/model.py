@@ -553,7 +553,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     model.eval()
     ramp = stage_ramp(stage, ramp)
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
-                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
+                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), **({"tasks": tasks} if tasks else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
