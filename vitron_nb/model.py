@@ -19,18 +19,19 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY',
            'REPRODUCTION', 'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH',
            'REGION_ATTRIBUTES', 'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'CAPTION_REQUESTS_PATH',
-           'CAPTION_KINDS', 'DIAGNOSTICS', 'video_token_width', 'image_token_width', 'merge_patches', 'digit_token_ids',
-           'place_words', 'MediaNorm', 'VitronModel', 'build_model', 'attribute_log_probs', 'fit_media_norm',
-           'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss', 'split_answer', 'answer',
-           'model_predict', 'caption_example', 'video_caption_example', 'grounded_caption_example', 'any_example',
-           'video_task', 'stage_ramp', 'region_only_view', 'stage_examples', 'stage_texts', 'prepare_stage',
-           'trained_state', 'stage_lr', 'process_examples', 'digit_spread', 'box_digit_loss', 'check_stage_mix',
-           'train_stage', 'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding',
-           'call_agreement', 'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table',
-           'headline_understanding', 'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe',
-           'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts',
-           'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind', 'motions', 'direction_questions',
-           'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'caption_requests', 'measure_diagnostics']
+           'CAPTION_KINDS', 'DIAGNOSTICS', 'WIDE_TASKS', 'video_token_width', 'image_token_width', 'merge_patches',
+           'digit_token_ids', 'place_words', 'MediaNorm', 'VitronModel', 'build_model', 'attribute_log_probs',
+           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
+           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
+           'grounded_caption_example', 'any_example', 'video_task', 'stage_ramp', 'region_only_view', 'stage_examples',
+           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'digit_spread',
+           'box_digit_loss', 'check_stage_mix', 'train_stage', 'save_trained', 'load_trained', 'train_vitron',
+           'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance',
+           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
+           'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings',
+           'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind',
+           'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
+           'caption_requests', 'measure_diagnostics', 'measure_run']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -1093,3 +1094,34 @@ def measure_diagnostics(model_folder=VITRON_TINY, names=None, out=None, settings
         result |= dict(seconds=round(time.time() - start, 1), llm=measured)
         written[name] = write_json(Path(out) / path.name if out is not None else path, result)
     return written
+
+# %% ../nbs/14_model.ipynb #d7a1c0e2
+WIDE_TASKS: tuple[str, ...] = ("rec", "region_caption", "image_qa", "video_grounding")   # what `measure_run` scores on n_wide examples
+
+def measure_run(model_folder, n: int = 100, n_wide: int = 400, n_train: int = 2000, seed: int = 0, progress: bool = False,
+                device=None) -> dict:
+    """Measure the model an alignment run wrote in `model_folder` as the side-run records of `data_samples/reproduction/` do, and
+    return the record's entry: the folder's training record (`command`, `seed`, `code_commit`, `stages`), `measure_understanding`
+    on `n` held-out examples a task (`understanding`), `WIDE_TASKS` on `n_wide` held-out examples each (`wide`, `wide_seen`,
+    `wide_unseen`: all, seen and unseen colour-shape pairs; the first `n` are `measure_understanding`'s), `region_readouts` on
+    `n_wide` sketches (its probe fitted on `n_train`) and `caption_requests` on `n` requests of each kind."""
+    from vitron_nb.evaluate import evaluate_by_unseen
+    for name, value, least in (("n", n, 1), ("n_wide", n_wide, 2)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least: raise VitronError(f"measure_run: {name} must be an int >= {least}, got {value!r}")
+    folder = Path(model_folder)
+    if not (folder / "metrics.json").is_file() or not (folder / "vitron.safetensors").is_file():
+        raise VitronError(f"{folder} holds no trained model (metrics.json and vitron.safetensors): give the model folder of a run, RUN/model")
+    record = json.loads((folder / "metrics.json").read_text())
+    entry = {k: record[k] for k in ("command", "seed", "code_commit", "code_commit_at_end", "stages") if k in record}
+    model = load_trained(folder, device=device)
+    entry["understanding"] = measure_understanding(model, n=n, seed=seed, progress=progress)
+    examples = make_examples(list(WIDE_TASKS), n_per_task=n_wide, split="test", seed=seed)
+    wide = evaluate_by_unseen(examples, model_predict(model, examples, progress), tasks=list(WIDE_TASKS))   # routing: `understanding`'s
+    entry |= {key: {t: s for t, s in wide[part].items() if t != "routing"} if part in wide else None
+              for key, part in (("wide", "all"), ("wide_seen", "seen"), ("wide_unseen", "unseen"))}
+    readouts = region_readouts(model, n_train=n_train, n_test=n_wide, seed=seed)
+    entry["region_readouts"] = {k: readouts[k] for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs")}
+    asked = caption_requests(model, n=n, seed=seed)
+    entry["captions"] = {kind: {k: asked[kind][k] for k in ("in_kind", "calls", "modules")} for kind in CAPTION_KINDS}
+    return entry
+
