@@ -29,8 +29,8 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance',
            'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
            'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings',
-           'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'qa_by_kind',
-           'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
+           'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'size_readings',
+           'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
            'caption_requests', 'measure_diagnostics', 'measure_run']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
@@ -917,6 +917,26 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     out["probe"] = scored(read)
     return out
 
+# %% ../nbs/14_model.ipynb #d7a1c0e4
+def size_readings(model: VitronModel, n_test: int = 400, seed: int = 0) -> dict:
+    """The size the LLM writes for `n_test` held-out sketches, asked as `region_readouts` asks them: with the picture (`written`) and
+    from the sketch's tokens alone (`alone`, each sketch as `region_only_view`). Each gives the share right (`all`, equal to
+    `region_readouts`' size), the share right by sketch kind (`by_kind`), and what was written for each true size (`confusion`,
+    'true->written': count; a caption naming no size writes None)."""
+    from collections import Counter
+    from vitron_nb.metrics import parse_attributes
+    if not isinstance(n_test, int) or isinstance(n_test, bool) or n_test < 1: raise VitronError(f"size_readings: n_test must be an int >= 1, got {n_test!r}")
+    test = make_examples(["region_caption"], n_per_task=n_test, split="test", seed=seed)
+    truth, kinds = [parse_attributes(e.target_text()).get("size") for e in test], np.array([e.meta["region_kind"] for e in test])
+    out = {}
+    for key, asked in (("written", test), ("alone", [region_only_view(e) for e in test])):
+        said = [parse_attributes(a).get("size") for a in answer(model, asked)]
+        right = np.array([s == t for s, t in zip(said, truth)])
+        out[key] = dict(all=round(float(right.mean()), 4), by_kind={k: round(float(right[kinds == k].mean()), 3) for k in sorted(set(kinds))},
+                        confusion=dict(Counter(f"{t}->{s}" for t, s in zip(truth, said))))
+    return out
+
+
 # %% ../nbs/14_model.ipynb #b4e2c6a2
 QA_KINDS_PATH: Path = DATA_SAMPLES / "diagnostics" / "qa_kinds.json"   # qa_by_kind on the committed model
 
@@ -1104,7 +1124,8 @@ def measure_run(model_folder, n: int = 100, n_wide: int = 400, n_train: int = 20
     return the record's entry: the folder's training record (`command`, `seed`, `code_commit`, `stages`), `measure_understanding`
     on `n` held-out examples a task (`understanding`), `WIDE_TASKS` on `n_wide` held-out examples each (`wide`, `wide_seen`,
     `wide_unseen`: all, seen and unseen colour-shape pairs; the first `n` are `measure_understanding`'s), `region_readouts` on
-    `n_wide` sketches (its probe fitted on `n_train`) and `caption_requests` on `n` requests of each kind."""
+    `n_wide` sketches (its probe fitted on `n_train`), `size_readings` of the same sketches, and `caption_requests` on `n`
+    requests of each kind."""
     from vitron_nb.evaluate import evaluate_by_unseen
     for name, value, least in (("n", n, 1), ("n_wide", n_wide, 2)):
         if not isinstance(value, int) or isinstance(value, bool) or value < least: raise VitronError(f"measure_run: {name} must be an int >= {least}, got {value!r}")
@@ -1121,6 +1142,7 @@ def measure_run(model_folder, n: int = 100, n_wide: int = 400, n_train: int = 20
               for key, part in (("wide", "all"), ("wide_seen", "seen"), ("wide_unseen", "unseen"))}
     readouts = region_readouts(model, n_train=n_train, n_test=n_wide, seed=seed)
     entry["region_readouts"] = {k: readouts[k] for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs")}
+    entry["size_readings"] = size_readings(model, n_test=n_wide, seed=seed)
     asked = caption_requests(model, n=n, seed=seed)
     entry["captions"] = {kind: {k: asked[kind][k] for k in ("in_kind", "calls", "modules")} for kind in CAPTION_KINDS}
     return entry
