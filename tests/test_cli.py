@@ -17,7 +17,7 @@ def run(*argv):
         except SystemExit as e: code = e.code
     return code, out.getvalue(), err.getvalue()
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["chat"], ["eval"], ["data"], ["train"]])
+@pytest.mark.parametrize("command", [[], ["demo"], ["chat"], ["eval"], ["data"], ["train"], ["measure"]])
 def test_help(command):
     code, out, _ = run(*command, "--help")
     assert code == 0 and "usage: vitron" in out

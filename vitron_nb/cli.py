@@ -805,7 +805,10 @@ def cmd_diagnose(args) -> int:
 def cmd_measure(args) -> int:
     "Measure an alignment run's model as the reproduction records do (`model.measure_run`) and write the record's entry to --out."
     from vitron_nb.model import measure_run
-    if not args.out.endswith(".json"): raise VitronError(f"--out {args.out!r}: give a .json file for the entry")
+    out = Path(args.out)
+    if out.suffix != ".json" or out.is_dir(): raise VitronError(f"--out {args.out!r}: give a .json file for the entry")
+    if any(p.exists() and not p.is_dir() for p in out.parents): raise VitronError(f"--out {args.out!r}: a parent of it is a file, not a folder")
+    if out.resolve() == (Path(args.model) / "metrics.json").resolve(): raise VitronError(f"--out {args.out!r} is the run's own training record: give another file")
     entry = measure_run(args.model, n=args.n, n_wide=args.n_wide, seed=args.seed, progress=True)
     print(json.dumps({k: entry[k] for k in ("command", "wide") if k in entry}, indent=2))
     print(f"wrote {write_json(args.out, entry)}")
@@ -951,7 +954,8 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Measure the model a `vitron train --only vitron --out RUN` wrote (RUN/model) as the side-run records of "
                              "data_samples/reproduction do (model.measure_run): the understanding metrics on --n held-out examples a task and the "
                              "paraphrases, REC, region captions, image QA and video grounding on --n-wide each (all, seen and unseen colour-shape pairs), "
-                             "the region readouts and caption requests, beside the run's own training record. About 15 CPU minutes at the defaults.")
+                             "the region readouts, the size readings and the caption requests, beside the run's own training record and how it was "
+                             "measured (its seconds among them).")
     measure.add_argument("--model", required=True, help="the model folder of a run (RUN/model)")
     measure.add_argument("--out", required=True, help="the .json file for the entry")
     measure.add_argument("--n", type=int, default=100, help="held-out examples a task for the understanding metrics and caption requests (default: 100)")
