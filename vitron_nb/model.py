@@ -507,10 +507,11 @@ def check_stage_mix(path, meta: dict, tasks: dict | None):
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
                 resume: bool = True, checkpoint_every: int = 50, progress: bool = True, tasks: dict | None = None,
                 cpu: bool | None = None, precision: str | None = None, grouped: bool | None = None, on_step=None,
-                ramp: int | None = None, region_only: float = 0.0) -> dict:
+                ramp: int | None = None, region_only: float = 0.0, packed: bool = True) -> dict:
     """Train one stage (its task mix, or `tasks`) with AdamW and a cosine schedule through accelerate, in one process or several;
     checkpoints, resumes. `precision` ('fp32' or 'bf16' autocast, weights kept in fp32) defaults to the stage's own; `grouped`, to
-    `stage_examples`' (video and picture steps apart), as does `ramp` (scenes from one object up); `region_only`, as `stage_examples` takes it. `on_step(steps_done, loss)`, if given, runs in every process after each step
+    `stage_examples`' (video and picture steps apart), as does `ramp` (scenes from one object up); `region_only`, as `stage_examples` takes it; `packed=False` pads the batches instead of packing them (the same loss, summed in
+    another order: the committed model was trained padded). `on_step(steps_done, loss)`, if given, runs in every process after each step
     (to measure the model along the way; the model is put back in training mode after it). The record's `seconds` count every call that trained the stage (each checkpoint
     keeps the sum); its examples and tokens per second, this call's steps."""
     from tqdm.auto import tqdm
@@ -527,7 +528,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", optimizer, config=model.config)   # refuses a run of another config
         check_stage_mix(path, meta, tasks)                                                             # ...and of another task mix
         model.load_state_dict(tensors, strict=False); start, earlier = meta["step"], float(meta.get("train_seconds", 0.0))
-    trainable, optimizer = accelerator.prepare(_StageLoss(model), optimizer)
+    trainable, optimizer = accelerator.prepare(_StageLoss(model, packed), optimizer)
     set_seed(seed + start + 1_000_003 * rank)       # each process its own dropout stream; process 0 as in a 1-process run
     model.train(); model.clip.eval()
     losses, t0, tokens = [], time.time(), 0
@@ -554,7 +555,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     model.eval()
     ramp = stage_ramp(stage, ramp)
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
-                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), **({"tasks": tasks} if tasks else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
+                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), **({"tasks": tasks} if tasks else {}), **({"packed": False} if not packed else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
