@@ -33,7 +33,9 @@ def test_each_measurement_gets_the_sizes_and_seed_asked_for(monkeypatch, tmp_pat
     monkeypatch.setattr(vm, "make_examples", record("examples", []))
     monkeypatch.setattr(vm, "model_predict", lambda model, examples, progress=False: {})
     monkeypatch.setattr("vitron_nb.evaluate.evaluate_by_unseen", lambda ex, pred, tasks: {"all": scores(tasks), "seen": scores(tasks)})
-    monkeypatch.setattr(vm, "region_readouts", record("readouts", {k: {} for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs", "n_test")}))
+    answers = {"written": ["a small red square"] * 5, "alone": ["a large red square"] * 5}
+    monkeypatch.setattr(vm, "region_readouts", record("readouts", {k: {} for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs", "n_test")}
+                                                      | {"answers": answers}))
     monkeypatch.setattr(vm, "size_readings", record("sizes", {"written": {}, "alone": {}}))
     monkeypatch.setattr(vm, "caption_requests", record("captions", {k: {"in_kind": 1.0, "calls": 0.0, "modules": {}, "examples": []} for k in vm.CAPTION_KINDS}))
     code, out, err = run("measure", "--model", str(vm.VITRON_TINY), "--out", str(tmp_path / "e.json"), "--n", "3", "--n-wide", "5", "--seed", "2")
@@ -42,6 +44,7 @@ def test_each_measurement_gets_the_sizes_and_seed_asked_for(monkeypatch, tmp_pat
     assert got["examples"]["n_per_task"] == 5 and got["examples"]["seed"] == 2 and got["examples"]["split"] == "test"
     assert (got["readouts"]["n_test"], got["readouts"]["n_train"], got["readouts"]["seed"]) == (5, 2000, 2)
     assert (got["sizes"]["n_test"], got["sizes"]["seed"]) == (5, 2) and (got["captions"]["n"], got["captions"]["seed"]) == (3, 2)
+    assert got["readouts"]["keep_answers"] is True and got["sizes"]["answers"] is answers     # the sketches are asked once, not twice
     entry = json.loads((tmp_path / "e.json").read_text())
     assert entry["command"] == vm.committed_llm()["command"] and entry["wide_unseen"] is None and "routing" not in entry["wide"]
     assert {k: v for k, v in entry["measured"].items() if k != "seconds"} == dict(n=3, n_wide=5, n_train=2000, seed=2)

@@ -137,12 +137,14 @@ def test_rec_reads_record_and_refusals():
 
 def test_region_readouts_record_and_a_small_run():
     import json
-    from vitron_nb.model import region_readouts, region_head_reading, REGION_READOUTS_PATH, committed_llm, VITRON_TINY
+    from vitron_nb.model import region_readouts, size_readings, region_head_reading, REGION_READOUTS_PATH, committed_llm, VITRON_TINY
     record = json.loads(REGION_READOUTS_PATH.read_text())
     assert record["llm"] == committed_llm(), "the committed model changed: re-measure region_readouts and update 14_model's prose"
     assert 0 < record["written_unseen_pairs"] < 0.2 and record["written"]["shape"]["unseen"] < 0.3 < 0.7 < record["clip_head"]["shape"]["unseen"]
     committed = load_trained(VITRON_TINY)
-    small = region_readouts(committed, n_train=8, n_test=3)
+    small = region_readouts(committed, n_train=8, n_test=3, keep_answers=True)
+    assert size_readings(committed, n_test=3, answers=small["answers"]) == size_readings(committed, n_test=3)   # its answers, or asked again
+    with pytest.raises(VitronError, match="3 answers each"): size_readings(committed, n_test=3, answers={"written": ["a"], "alone": ["a"]})
     assert set(small["clip_head"]) == set(small["written_alone"]) == {"size", "colour", "shape"} and 0 <= small["written_unseen_pairs"] <= 1
     assert record["written_alone"]["colour"]["all"] < 0.25 < 0.9 < record["probe"]["colour"]["all"]   # the committed LLM does not read the token's colour
     read = region_head_reading(committed, [make_example("region_caption", i, "test") for i in range(2)])

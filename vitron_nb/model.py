@@ -884,12 +884,13 @@ def region_head_reading(model: VitronModel, examples: list[Example]) -> list[dic
         start += k
     return read
 
-def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, seed: int = 0) -> dict:
+def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, seed: int = 0, keep_answers: bool = False) -> dict:
     """Region-caption attributes (size, colour, shape) on `n_test` held-out sketches (all / seen / unseen combinations), read four ways:
     the caption the LLM writes (`written`); the caption it writes from the sketch's tokens alone, the picture's left out
     (`written_alone`, each sketch as `region_only_view`); CLIP's dense head pooled inside the region (`clip_head`, `region_head_reading`);
     and a linear probe per attribute on the region token(s) the LLM receives, fitted on `n_train` train-split sketches (`probe`; the token's
-    features standardised first, as their scale is small beside the probe's regularisation)."""
+    features standardised first, as their scale is small beside the probe's regularisation). `keep_answers` also returns the answers
+    read (`answers`: `written` and `alone`, one string a sketch), which `size_readings` can take instead of asking again."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -903,10 +904,11 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     unseen = np.array([bool(e.meta.get("unseen")) for e in test])
     scored = lambda read: {kind: _split_scores([r.get(kind) == t.get(kind) for r, t in zip(read, truth)], unseen) for kind in REGION_ATTRIBUTES}
     out = dict(n_test=n_test, n_unseen=int(unseen.sum()), n_train=n_train, seed=seed)
-    written = [parse_attributes(a) for a in answer(model, test)]
+    answers = dict(written=answer(model, test), alone=answer(model, [region_only_view(e) for e in test]))
+    written = [parse_attributes(a) for a in answers["written"]]
     out["written"] = scored(written)
     out["written_unseen_pairs"] = round(float(np.mean([(w.get("colour"), w.get("shape")) in HELD_OUT for w in written])), 4)   # captions naming a held-out pair
-    out["written_alone"] = scored([parse_attributes(a) for a in answer(model, [region_only_view(e) for e in test])])   # does the LLM read the token?
+    out["written_alone"] = scored([parse_attributes(a) for a in answers["alone"]])   # does the LLM read the token?
     out["clip_head"] = scored(region_head_reading(model, test))
     x_train, x_test = (media_rows(model, exs, "region").flatten(1).numpy() for exs in (train, test))
     labels = [parse_attributes(e.target_text()) for e in train]
@@ -916,22 +918,25 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
         fitted = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, [l[kind] for l in labels])
         for row, value in zip(read, fitted.predict(x_test)): row[kind] = str(value)
     out["probe"] = scored(read)
-    return out
+    return out | ({"answers": answers} if keep_answers else {})
 
 # %% ../nbs/14_model.ipynb #d7a1c0e4
-def size_readings(model: VitronModel, n_test: int = 400, seed: int = 0) -> dict:
+def size_readings(model: VitronModel, n_test: int = 400, seed: int = 0, answers: dict | None = None) -> dict:
     """The size the LLM writes for `n_test` held-out sketches, asked as `region_readouts` asks them: with the picture (`written`) and
     from the sketch's tokens alone (`alone`, each sketch as `region_only_view`). Each gives the share right (`all`, equal to
     `region_readouts`' size), the share right by sketch kind (`by_kind`), and what was written for each true size (`confusion`,
-    'true->written': count; a caption naming no size writes None)."""
+    'true->written': count; a caption naming no size writes None). `answers`, `region_readouts(..., keep_answers=True)`'s for the same
+    `n_test` and `seed`, are read instead of asking the model again."""
     from collections import Counter
     from vitron_nb.metrics import parse_attributes
     if not isinstance(n_test, int) or isinstance(n_test, bool) or n_test < 1: raise VitronError(f"size_readings: n_test must be an int >= 1, got {n_test!r}")
+    if answers is not None and not (isinstance(answers, dict) and all(len(answers.get(k) or ()) == n_test for k in ("written", "alone"))):
+        raise VitronError(f"size_readings: answers must hold 'written' and 'alone', {n_test} answers each (region_readouts' for the same n_test and seed)")
     test = make_examples(["region_caption"], n_per_task=n_test, split="test", seed=seed)
     truth, kinds = [parse_attributes(e.target_text()).get("size") for e in test], np.array([e.meta["region_kind"] for e in test])
     out = {}
     for key, asked in (("written", test), ("alone", [region_only_view(e) for e in test])):
-        said = [parse_attributes(a).get("size") for a in answer(model, asked)]
+        said = [parse_attributes(a).get("size") for a in (answer(model, asked) if answers is None else answers[key])]
         right = np.array([s == t for s, t in zip(said, truth)])
         out[key] = dict(all=round(float(right.mean()), 4), by_kind={k: round(float(right[kinds == k].mean()), 3) for k in sorted(set(kinds))},
                         confusion=dict(Counter(f"{t}->{s}" for t, s in zip(truth, said))))
@@ -1145,9 +1150,9 @@ def measure_run(model_folder, n: int = 100, n_wide: int = 400, n_train: int = 20
     wide = evaluate_by_unseen(examples, model_predict(model, examples, progress), tasks=list(WIDE_TASKS))   # routing: `understanding`'s
     entry |= {key: {t: s for t, s in wide[part].items() if t != "routing"} if part in wide else None
               for key, part in (("wide", "all"), ("wide_seen", "seen"), ("wide_unseen", "unseen"))}
-    readouts = region_readouts(model, n_train=n_train, n_test=n_wide, seed=seed)
+    readouts = region_readouts(model, n_train=n_train, n_test=n_wide, seed=seed, keep_answers=True)
     entry["region_readouts"] = {k: readouts[k] for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs")}
-    entry["size_readings"] = size_readings(model, n_test=n_wide, seed=seed)
+    entry["size_readings"] = size_readings(model, n_test=n_wide, seed=seed, answers=readouts["answers"])   # the same sketches' answers, not asked twice
     asked = caption_requests(model, n=n, seed=seed)
     entry["captions"] = {kind: {k: asked[kind][k] for k in ("in_kind", "calls", "modules")} for kind in CAPTION_KINDS}
     entry["measured"] = dict(n=n, n_wide=n_wide, n_train=n_train, seed=seed, seconds=round(time.time() - start, 1))
