@@ -16,16 +16,16 @@ def one_thread():
 def stub_alignment(monkeypatch):
     """Stub the model and its training so that `vitron train --only vitron` runs in a moment. Call it with `loaded` (checkpoint
     metadata: every stage already finished, with it) or `stop_at` (a stage that raises); it returns what the run did: `tasks` per
-    stage as `train_stage` got them, and the `record` the run wrote."""
+    stage as `train_stage` got them (and `packed`), and the `record` the run wrote."""
     def stub(loaded: dict | None = None, stop_at: str | None = None) -> dict:
         import vitron_nb.cli, vitron_nb.model, vitron_nb.core
         from vitron_nb.core import VitronConfig, VitronError
-        did = {"tasks": {}}
+        did = {"tasks": {}, "packed": {}}
         class Small:
             config = VitronConfig()
             def load_state_dict(self, *a, **k): pass
-        def fake_stage(model, stage, steps, *a, tasks=None, **k):
-            did["tasks"][stage] = tasks
+        def fake_stage(model, stage, steps, *a, tasks=None, packed=True, **k):
+            did["tasks"][stage] = tasks; did["packed"][stage] = packed
             if stage == stop_at: raise VitronError(f"stopped at stage {stage}")
             return dict(stage=stage, steps=steps, resumed_from=0, **({"tasks": tasks} if tasks else {}))
         monkeypatch.setattr(vitron_nb.model, "build_model", lambda config: Small())

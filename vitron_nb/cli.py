@@ -428,7 +428,7 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     if done >= steps:
         prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", config=model.config)
-        check_stage_mix(path, meta, tasks)                # a finished stage of another mix is refused, not loaded under this run's flags
+        check_stage_mix(path, meta, tasks, not getattr(args, "padded", False))   # a finished stage of another mix or batching is refused, not loaded under this run's flags
         model.load_state_dict(tensors, strict=False)
         _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
@@ -436,8 +436,8 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
     region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
-    result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True,
-                         checkpoint_every=args.checkpoint_every or 50, progress=True, ramp=ramp, region_only=region_only, tasks=tasks)
+    result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True, checkpoint_every=args.checkpoint_every or 50,
+                         progress=True, ramp=ramp, region_only=region_only, tasks=tasks, packed=not getattr(args, "padded", False))   # --padded
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
 def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
@@ -661,6 +661,8 @@ def cmd_train(args) -> int:
         raise VitronError(f"--region-only takes a share from 0 to 1 and belongs to --only vitron; got {region_only} with --only {args.only}")
     stage12_captions = getattr(args, "stage12_captions", False)
     if stage12_captions and args.only != "vitron": raise VitronError(f"--stage12-captions belongs to --only vitron (the alignment stages alone), not --only {args.only}")
+    padded = getattr(args, "padded", False)
+    if padded and args.only != "vitron": raise VitronError(f"--padded belongs to --only vitron (the alignment stages alone), not --only {args.only}")
     if args.only == "all": return train_recipe(args)
     if args.only == "tokenizer":
         from vitron_nb.tokenizer import train_tokenizer, save_tokenizer, TOKENIZER_PATH
@@ -733,7 +735,7 @@ def cmd_train(args) -> int:
         command = (f"vitron train --only vitron --preset {args.preset} --seed {args.seed}" + (f" --steps {args.steps}" if args.steps else "")
                    + "".join(f" {LEVER_FLAGS[field]}" + ("" if value is True else f" {value}") for field, value in levers.items())
                    + (f" --object-ramp {ramp}" if ramp is not None else "") + (f" --region-only {region_only}" if region_only is not None else "")
-                   + (" --stage12-captions" if stage12_captions else ""))
+                   + (" --stage12-captions" if stage12_captions else "") + (" --padded" if padded else ""))
         record, ended_at = {"command": command, "seed": args.seed, "code_commit": started_at, "stages": results}, code_commit()
         if ended_at != started_at: record["code_commit_at_end"] = ended_at   # the code moved while it trained
         print(f"wrote {save_trained(model, out / 'model', record)}")
@@ -917,6 +919,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "without its picture's tokens, the sketch's own tokens alone (model.region_only_view; default 0)")
     boxes.add_argument("--stage12-captions", action="store_true", help="stage 1.2 also shows caption and grounded-caption requests (STAGE12_CAPTIONS; "
                        "14_model, \"Requests no module serves\"), so they are not forgotten and sent to a module")
+    boxes.add_argument("--padded", action="store_true", help="pad each batch instead of packing it (model.train_stage(packed=False)): the same "
+                       "loss summed in another order, as the committed model was trained (14_model, \"What moved the recipe's arithmetic\")")
     boxes.add_argument("--box-loss", choices=["tokens", "ordinal"], help="how a box's digits are scored: tokens (default, cross-entropy) or ordinal "
                        "(soft targets over neighbouring digits; config.box_loss)")
     train.set_defaults(run=cmd_train)

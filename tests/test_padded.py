@@ -1,0 +1,40 @@
+"`vitron train --only vitron --padded` (09_cli): every alignment stage pads its batches instead of packing them, as the committed model was trained."
+import pytest
+from vitron_nb.core import VitronError
+
+def test_the_flag_reaches_every_stage_and_the_record(tmp_path, stub_alignment):
+    from tests.test_cli import run
+    did = stub_alignment()
+    code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert did["packed"] == {"1.1": False, "2": False, "1.2": False} and did["record"]["command"].endswith("--padded")
+    did = stub_alignment()
+    code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "plain"))
+    assert code == 0 and set(did["packed"].values()) == {True} and "--padded" not in did["record"]["command"]
+
+def test_the_flag_belongs_to_the_alignment_stages():
+    from tests.test_cli import run
+    code, _, err = run("train", "--only", "signals", "--padded")
+    assert code == 2 and "--padded belongs to --only vitron" in err and "Traceback" not in err
+
+def test_a_finished_stage_batched_the_other_way_is_refused_not_loaded(tmp_path, stub_alignment):
+    from tests.test_cli import run
+    stub_alignment(loaded={"step": 10 ** 6})                          # finished, packed (no 'packed' in its metadata)
+    code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "a"))
+    assert code != 0 and "stage1.1.safetensors was trained with its batches packed, and this run asks for them padded" in err
+    stub_alignment(loaded={"step": 10 ** 6, "packed": False})          # finished, padded
+    code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "b"))
+    assert code != 0 and "trained with its batches padded, and this run asks for them packed" in err
+    code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "c"))
+    assert code == 0, err                                              # the same batching: loaded
+
+def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(tmp_path):
+    from vitron_nb.model import build_model, train_stage
+    from vitron_nb.core import load_checkpoint, set_seed
+    set_seed(0); model = build_model()
+    record = train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False, packed=False)
+    _, meta = load_checkpoint(tmp_path / "stage1.1.safetensors", "vitron-stage1.1", config=model.config)
+    assert record["packed"] is False and meta["packed"] is False
+    with pytest.raises(VitronError, match="padded, and this run asks for them packed"):
+        train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False)
+    assert train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False, packed=False)["resumed_from"] == 1
