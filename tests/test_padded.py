@@ -14,19 +14,24 @@ def test_the_flag_reaches_every_stage_and_the_record(tmp_path, stub_alignment):
 
 def test_the_flag_belongs_to_the_alignment_stages():
     from tests.test_cli import run
-    code, _, err = run("train", "--only", "signals", "--padded")
-    assert code == 2 and "--padded belongs to --only vitron" in err and "Traceback" not in err
+    for only in ("signals", "all"):
+        code, _, err = run("train", "--only", only, "--padded")
+        assert code == 2 and "--padded belongs to --only vitron" in err and "Traceback" not in err
 
 def test_a_finished_stage_batched_the_other_way_is_refused_not_loaded(tmp_path, stub_alignment):
     from tests.test_cli import run
-    stub_alignment(loaded={"step": 10 ** 6})                          # finished, packed (no 'packed' in its metadata)
+    stub_alignment(loaded={"step": 10 ** 6, "packed": True})          # finished, packed
     code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "a"))
-    assert code != 0 and "stage1.1.safetensors was trained with its batches packed, and this run asks for them padded" in err
+    assert code != 0 and "stage1.1.safetensors was trained with its batches packed, and this run asks for them padded (--padded)" in err
     stub_alignment(loaded={"step": 10 ** 6, "packed": False})          # finished, padded
     code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "b"))
-    assert code != 0 and "trained with its batches padded, and this run asks for them packed" in err
+    assert code != 0 and "trained with its batches padded (--padded), and this run asks for them packed" in err
     code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "c"))
     assert code == 0, err                                              # the same batching: loaded
+    for flags in ((), ("--padded",)):                                  # a checkpoint older than the field: either way, not checked
+        stub_alignment(loaded={"step": 10 ** 6})
+        code, _, err = run("train", "--only", "vitron", *flags, "--out", str(tmp_path / f"old{len(flags)}"))
+        assert code == 0, err
 
 def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(tmp_path):
     from vitron_nb.model import build_model, train_stage
@@ -35,6 +40,16 @@ def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(tmp_
     record = train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False, packed=False)
     _, meta = load_checkpoint(tmp_path / "stage1.1.safetensors", "vitron-stage1.1", config=model.config)
     assert record["packed"] is False and meta["packed"] is False
-    with pytest.raises(VitronError, match="padded, and this run asks for them packed"):
+    with pytest.raises(VitronError, match=r"padded \(--padded\), and this run asks for them packed"):
         train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False)
     assert train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False, packed=False)["resumed_from"] == 1
+
+def test_a_packed_checkpoint_says_so_and_refuses_a_padded_resume(tmp_path):
+    from vitron_nb.model import build_model, train_stage
+    from vitron_nb.core import load_checkpoint, set_seed
+    set_seed(0); model = build_model()
+    train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False)
+    _, meta = load_checkpoint(tmp_path / "stage1.1.safetensors", "vitron-stage1.1", config=model.config)
+    assert meta["packed"] is True
+    with pytest.raises(VitronError, match=r"packed, and this run asks for them padded \(--padded\)"):
+        train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False, packed=False)

@@ -499,14 +499,15 @@ def _accelerator(cpu: bool | None):
 def check_stage_mix(path, meta: dict, tasks: dict | None, packed: bool = True):
     """Refuse to resume or load the stage checkpoint at `path` (its metadata `meta`) for a task mix other than the one it was trained with:
     `tasks` (None: the stage's own, `STAGES`). A checkpoint keeps its mix when it was given one; one without it was trained on the stage's own.
-    Likewise for its batches: a checkpoint trained padded says `packed: false`; one without it was trained packed."""
+    Likewise for its batches: a checkpoint says whether they were `packed`; one without the field predates it (and may have been trained
+    either way), so it is not checked."""
     if (meta.get("tasks") or None) != (tasks or None):
         mix = lambda t: "the stage's own task mix" if not t else f"the task mix {t}"
         raise VitronError(f"{Path(path).name} was trained on {mix(meta.get('tasks'))}, and this run asks for {mix(tasks)}: "
                           "give the same mix, or another run folder")
-    if bool(meta.get("packed", True)) != bool(packed):
-        way = lambda p: "packed" if p else "padded"
-        raise VitronError(f"{Path(path).name} was trained with its batches {way(meta.get('packed', True))}, and this run asks for them "
+    if "packed" in meta and bool(meta["packed"]) != bool(packed):
+        way = lambda p: "packed" if p else "padded (--padded)"
+        raise VitronError(f"{Path(path).name} was trained with its batches {way(meta['packed'])}, and this run asks for them "
                           f"{way(packed)}: give the same, or another run folder")
 
 def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: int = 8, out_dir="runs/vitron", seed: int = 0,
@@ -553,7 +554,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             if accelerator.is_main_process:
                 save_checkpoint(path, trained_state(model), optimizer, step + 1, f"vitron-stage{stage}", config=model.config.to_dict(),
-                                train_seconds=round(earlier + time.time() - t0, 1), **({"tasks": tasks} if tasks else {}), **({"packed": False} if not packed else {}))
+                                train_seconds=round(earlier + time.time() - t0, 1), **({"tasks": tasks} if tasks else {}), packed=packed)
             accelerator.wait_for_everyone()
     seconds = time.time() - t0
     accelerator.free_memory()                      # drop the DDP wrapper, so the next stage wraps afresh
