@@ -192,14 +192,3 @@ def test_unpack_rows_puts_each_packed_sequence_back_in_its_row(model):
     back = unpack_rows(packed, mask, width)
     assert back.shape == padded.shape and torch.allclose(back[mask.bool()], padded[mask.bool()], atol=1e-4)
     assert back[~mask.bool()].abs().sum() == 0
-
-def test_padded_and_packed_batches_train_the_same_loss(tmp_path):
-    "train_stage(packed=False) pads its batches: the first step's loss equals the packed one's to float precision, and the record says so."
-    from vitron_nb.core import set_seed
-    seen, records = {}, {}
-    for packed in (True, False):
-        set_seed(0); fresh, seen[packed] = build_model(), []
-        records[packed] = train_stage(fresh, "1.1", steps=2, batch_size=2, out_dir=tmp_path / str(packed), resume=False, progress=False,
-                                      packed=packed, on_step=lambda step, loss: seen[packed].append(loss))
-    assert abs(seen[True][0] - seen[False][0]) < 1e-5 and len(seen[True]) == len(seen[False]) == 2
-    assert records[False]["packed"] is False and "packed" not in records[True]      # the default (packed) adds nothing to the record

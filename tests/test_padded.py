@@ -1,6 +1,12 @@
 "`vitron train --only vitron --padded` (09_cli): every alignment stage pads its batches instead of packing them, as the committed model was trained."
 import pytest
-from vitron_nb.core import VitronError
+from vitron_nb.core import VitronError, load_checkpoint, set_seed
+from vitron_nb.model import build_model, train_stage
+
+@pytest.fixture(scope="module")
+def model():
+    "One model for the resume tests (each trains into its own folder; none reads exact values)."
+    set_seed(0); return build_model()
 
 def test_the_flag_reaches_every_stage_and_the_record(tmp_path, stub_alignment):
     from tests.test_cli import run
@@ -33,10 +39,7 @@ def test_a_finished_stage_batched_the_other_way_is_refused_not_loaded(tmp_path, 
         code, _, err = run("train", "--only", "vitron", *flags, "--out", str(tmp_path / f"old{len(flags)}"))
         assert code == 0, err
 
-def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(tmp_path):
-    from vitron_nb.model import build_model, train_stage
-    from vitron_nb.core import load_checkpoint, set_seed
-    set_seed(0); model = build_model()
+def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(model, tmp_path):
     record = train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False, packed=False)
     _, meta = load_checkpoint(tmp_path / "stage1.1.safetensors", "vitron-stage1.1", config=model.config)
     assert record["packed"] is False and meta["packed"] is False
@@ -44,12 +47,19 @@ def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(tmp_
         train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False)
     assert train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False, packed=False)["resumed_from"] == 1
 
-def test_a_packed_checkpoint_says_so_and_refuses_a_padded_resume(tmp_path):
-    from vitron_nb.model import build_model, train_stage
-    from vitron_nb.core import load_checkpoint, set_seed
-    set_seed(0); model = build_model()
+def test_a_packed_checkpoint_says_so_and_refuses_a_padded_resume(model, tmp_path):
     train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False)
     _, meta = load_checkpoint(tmp_path / "stage1.1.safetensors", "vitron-stage1.1", config=model.config)
     assert meta["packed"] is True
     with pytest.raises(VitronError, match=r"packed, and this run asks for them padded \(--padded\)"):
         train_stage(model, "1.1", steps=2, batch_size=2, out_dir=tmp_path, progress=False, packed=False)
+
+def test_padded_and_packed_batches_train_the_same_loss(tmp_path):
+    "train_stage(packed=False) pads its batches: the first step's loss equals the packed one's to float precision, and the record says so."
+    seen, records = {}, {}
+    for packed in (True, False):
+        set_seed(0); fresh, seen[packed] = build_model(), []
+        records[packed] = train_stage(fresh, "1.1", steps=2, batch_size=2, out_dir=tmp_path / str(packed), resume=False, progress=False,
+                                      packed=packed, on_step=lambda step, loss: seen[packed].append(loss))
+    assert abs(seen[True][0] - seen[False][0]) < 1e-5 and len(seen[True]) == len(seen[False]) == 2
+    assert records[False]["packed"] is False and "packed" not in records[True]      # the default (packed) adds nothing to the record

@@ -425,10 +425,11 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     path = out / f"stage{stage}.safetensors"
     done = checkpoint_step(path) or 0
     tasks = (STAGES[stage]["tasks"] | STAGE12_CAPTIONS) if stage == "1.2" and getattr(args, "stage12_captions", False) else None   # --stage12-captions
+    packed = not getattr(args, "padded", False)                                                  # --padded
     if done >= steps:
         prepare_stage(model, stage)                       # what the stage trains (LoRA added if it uses LoRA), then its weights
         tensors, meta = load_checkpoint(path, f"vitron-stage{stage}", config=model.config)
-        check_stage_mix(path, meta, tasks, not getattr(args, "padded", False))   # a finished stage of another mix or batching is refused, not loaded under this run's flags
+        check_stage_mix(path, meta, tasks, packed)        # a finished stage of another mix or batching is refused, not loaded under this run's flags
         model.load_state_dict(tensors, strict=False)
         _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
@@ -437,7 +438,7 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
     region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
     result = train_stage(model, stage, steps, args.batch_size or 8, out, args.seed, resume=True, checkpoint_every=args.checkpoint_every or 50,
-                         progress=True, ramp=ramp, region_only=region_only, tasks=tasks, packed=not getattr(args, "padded", False))   # --padded
+                         progress=True, ramp=ramp, region_only=region_only, tasks=tasks, packed=packed)
     return {**result, "checkpoint": path.name, "status": "resumed" if result["resumed_from"] else "trained"}
 
 def _signal_parts(model, out: Path, specialists: str) -> tuple[dict, dict]:
