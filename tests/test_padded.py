@@ -29,15 +29,21 @@ def test_a_finished_stage_batched_the_other_way_is_refused_not_loaded(tmp_path, 
     stub_alignment(loaded={"step": 10 ** 6, "packed": True})          # finished, packed
     code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "a"))
     assert code != 0 and "stage1.1.safetensors was trained with its batches packed, and this run asks for them padded (--padded)" in err
-    stub_alignment(loaded={"step": 10 ** 6, "packed": False})          # finished, padded
+    did = stub_alignment(loaded={"step": 10 ** 6, "packed": False})    # finished, padded
     code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "b"))
     assert code != 0 and "trained with its batches padded (--padded), and this run asks for them packed" in err
     code, _, err = run("train", "--only", "vitron", "--padded", "--out", str(tmp_path / "c"))
     assert code == 0, err                                              # the same batching: loaded
+    # no earlier record in the folder: each loaded stage's entry says how its checkpoint was batched
+    assert [(r["status"], r["packed"]) for r in did["record"]["stages"]] == [("complete, loaded on resume", False)] * 3
     for flags in ((), ("--padded",)):                                  # a checkpoint older than the field: either way, not checked
-        stub_alignment(loaded={"step": 10 ** 6})
+        did = stub_alignment(loaded={"step": 10 ** 6})
         code, _, err = run("train", "--only", "vitron", *flags, "--out", str(tmp_path / f"old{len(flags)}"))
         assert code == 0, err
+        assert [r["packed"] for r in did["record"]["stages"]] == [None] * 3  # unknown, and said so
+    did = stub_alignment(loaded={"step": 10 ** 6, "packed": True})
+    code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "d"))
+    assert code == 0 and not any("packed" in r for r in did["record"]["stages"])   # packed, the default, adds nothing (as train_stage's record)
 
 def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(model, tmp_path):
     record = train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False, packed=False)

@@ -433,7 +433,9 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
         model.load_state_dict(tensors, strict=False)
         _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
-        return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"))), "status": "complete, loaded on resume"}
+        # the checkpoint's own mix and batching as `train_stage` records them (packed: None when the checkpoint predates the field)
+        kept = {**({"tasks": meta["tasks"]} if meta.get("tasks") else {}), **({} if meta.get("packed") is True else {"packed": meta.get("packed")})}
+        return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"), **kept)), "status": "complete, loaded on resume"}
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up
     region_only = (getattr(args, "region_only", None) or 0.0) if stage in ("1.1", "2") else 0.0   # --region-only: sketches without their picture
@@ -812,7 +814,7 @@ def cmd_measure(args) -> int:
     if out.suffix != ".json" or out.is_dir(): raise VitronError(f"--out {args.out!r}: give a .json file for the entry")
     if any(p.exists() and not p.is_dir() for p in out.parents): raise VitronError(f"--out {args.out!r}: a parent of it is a file, not a folder")
     if out.resolve() == (Path(args.model) / "metrics.json").resolve(): raise VitronError(f"--out {args.out!r} is the run's own training record: give another file")
-    entry = measure_run(args.model, n=args.n, n_wide=args.n_wide, seed=args.seed, progress=True)
+    entry = measure_run(args.model, n=args.n, n_wide=args.n_wide, seed=args.seed, n_invocation=args.n_invocation, progress=True)
     print(json.dumps({k: entry[k] for k in ("command", "wide") if k in entry}, indent=2))
     print(f"wrote {write_json(args.out, entry)}")
     return 0
@@ -959,12 +961,15 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Measure the model a `vitron train --only vitron --out RUN` wrote (RUN/model) as the side-run records of "
                              "data_samples/reproduction do (model.measure_run): the understanding metrics on --n held-out examples a task and the "
                              "paraphrases, REC, region captions, image QA and video grounding on --n-wide each (all, seen and unseen colour-shape pairs), "
-                             "the region readouts, the size readings and the caption requests, beside the run's own training record and how it was "
+                             "the region readouts, the size readings, the caption requests and module invocation (--n-invocation templated requests a task and "
+                             "both hand-written paraphrase sets), beside the run's own training record and how it was "
                              "measured (its seconds among them).")
     measure.add_argument("--model", required=True, help="the model folder of a run (RUN/model)")
     measure.add_argument("--out", required=True, help="the .json file for the entry")
     measure.add_argument("--n", type=int, default=100, help="held-out examples a task for the understanding metrics and caption requests (default: 100)")
     measure.add_argument("--n-wide", type=int, default=400, help="held-out examples of each of REC, region captions, image QA and grounding (default: 400)")
+    measure.add_argument("--n-invocation", type=int, default=50, help="templated requests a task for module invocation, beside both "
+                         "hand-written sets (default: 50, the records'; 0 leaves invocation out)")
     measure.add_argument("--seed", type=int, default=0, help="which held-out examples (default: 0, the records')")
     measure.set_defaults(run=cmd_measure)
     return parser

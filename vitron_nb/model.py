@@ -1131,18 +1131,20 @@ def measure_diagnostics(model_folder=VITRON_TINY, names=None, out=None, settings
 WIDE_TASKS: tuple[str, ...] = ("rec", "region_caption", "image_qa", "video_grounding")   # what `measure_run` scores on n_wide examples
 
 def measure_run(model_folder, n: int = 100, n_wide: int = 400, n_train: int = 2000, seed: int = 0, progress: bool = False,
-                device=None) -> dict:
+                device=None, n_invocation: int = 50) -> dict:
     """Measure the model an alignment run wrote in `model_folder` as the side-run records of `data_samples/reproduction/` do, and
     return the record's entry: the folder's training record (`command`, `seed`, `code_commit`, `stages`, and `code_commit_at_end`
     if it has one), `measure_understanding` on `n` held-out examples a task (`understanding`), `WIDE_TASKS` on `n_wide` held-out
     examples each (`wide`, `wide_seen`, `wide_unseen`: all, seen and unseen colour-shape pairs, None for a group no example
     falls in; the first min(n, n_wide) are `measure_understanding`'s), `region_readouts` on `n_wide` sketches (its probe fitted on
     `n_train`), `size_readings` of the same sketches (the records keep these apart, under `size_readings`), `caption_requests` on
-    `n` requests of each kind (`captions`), and `measured` (n, n_wide, n_train, the held-out `seed`, and the seconds it took).
+    `n` requests of each kind (`captions`), `invocation` with `n_invocation` templated requests a task and both hand-written sets
+    (`invocation`'s scores without its per-request lists; `n_invocation=0` leaves it out), and `measured` (n, n_wide, n_train,
+    n_invocation, the held-out `seed`, and the seconds it took).
     `progress` shows bars; `device` is where the model runs. Bad sizes, a seed below 0 or a folder without a trained model raise
     `VitronError` before anything is measured."""
     from vitron_nb.evaluate import evaluate_by_unseen
-    for name, value, least in (("n", n, 1), ("n_wide", n_wide, 2), ("n_train", n_train, 2), ("seed", seed, 0)):
+    for name, value, least in (("n", n, 1), ("n_wide", n_wide, 2), ("n_train", n_train, 2), ("seed", seed, 0), ("n_invocation", n_invocation, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < least: raise VitronError(f"measure_run: {name} must be an int >= {least}, got {value!r}")
     folder, start = Path(model_folder), time.time()
     if not (folder / "metrics.json").is_file() or not (folder / "vitron.safetensors").is_file():
@@ -1161,6 +1163,9 @@ def measure_run(model_folder, n: int = 100, n_wide: int = 400, n_train: int = 20
     entry["size_readings"] = size_readings(model, n_test=n_wide, seed=seed, answers=readouts["answers"])   # the same sketches' answers, not asked twice
     asked = caption_requests(model, n=n, seed=seed)
     entry["captions"] = {kind: {k: asked[kind][k] for k in ("in_kind", "calls", "modules")} for kind in CAPTION_KINDS}
-    entry["measured"] = dict(n=n, n_wide=n_wide, n_train=n_train, seed=seed, seconds=round(time.time() - start, 1))
+    if n_invocation:                                      # routing of every task, templated and hand-written, as the records' `invocation`
+        routed = invocation(model, n=n_invocation, seed=seed, progress=progress)
+        entry["invocation"] = {k: routed[k] for k in ("n_per_task", "per_item", "seed", "templated", "paraphrases", "fresh")}
+    entry["measured"] = dict(n=n, n_wide=n_wide, n_train=n_train, n_invocation=n_invocation, seed=seed, seconds=round(time.time() - start, 1))
     return entry
 
