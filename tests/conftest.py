@@ -15,7 +15,7 @@ def one_thread():
 @pytest.fixture
 def stub_alignment(monkeypatch):
     """Stub the model and its training so that `vitron train --only vitron` runs in a moment. Call it with `loaded` (checkpoint
-    metadata: every stage already finished, with it) or `stop_at` (a stage that raises); it returns what the run did: `tasks` per
+    metadata, or a function of the checkpoint's path giving it: every stage already finished, with it) or `stop_at` (a stage that raises); it returns what the run did: `tasks` per
     stage as `train_stage` got them (and `packed`), and the `record` the run wrote."""
     def stub(loaded: dict | None = None, stop_at: str | None = None) -> dict:
         import vitron_nb.cli, vitron_nb.model, vitron_nb.core
@@ -34,6 +34,6 @@ def stub_alignment(monkeypatch):
         if loaded is not None:
             monkeypatch.setattr(vitron_nb.cli, "checkpoint_step", lambda path: 10 ** 6)
             monkeypatch.setattr(vitron_nb.model, "prepare_stage", lambda model, stage: [])
-            monkeypatch.setattr(vitron_nb.core, "load_checkpoint", lambda path, kind, config=None: ({}, dict(loaded)))
+            monkeypatch.setattr(vitron_nb.core, "load_checkpoint", lambda path, kind, config=None: ({}, dict(loaded(path) if callable(loaded) else loaded)))
         return did
     return stub

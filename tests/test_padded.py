@@ -43,7 +43,19 @@ def test_a_finished_stage_batched_the_other_way_is_refused_not_loaded(tmp_path, 
         assert [r["packed"] for r in did["record"]["stages"]] == [None] * 3  # unknown, and said so
     did = stub_alignment(loaded={"step": 10 ** 6, "packed": True})
     code, _, err = run("train", "--only", "vitron", "--out", str(tmp_path / "d"))
-    assert code == 0 and not any("packed" in r for r in did["record"]["stages"])   # packed, the default, adds nothing (as train_stage's record)
+    assert code == 0 and [r["status"] for r in did["record"]["stages"]] == ["complete, loaded on resume"] * 3
+    assert not any("packed" in r for r in did["record"]["stages"])     # packed, the default, adds nothing (as train_stage's record)
+
+def test_a_loaded_stage_keeps_its_checkpoints_task_mix_in_the_record(tmp_path, stub_alignment):
+    "--stage12-captions, every stage finished: stage 1.2's entry names the mix its checkpoint was trained on, the others none."
+    from tests.test_cli import run
+    from vitron_nb.cli import STAGE12_CAPTIONS
+    from vitron_nb.model import STAGES
+    mix = STAGES["1.2"]["tasks"] | STAGE12_CAPTIONS
+    did = stub_alignment(loaded=lambda path: {"step": 10 ** 6, "packed": True, **({"tasks": mix} if "1.2" in str(path) else {})})
+    code, _, err = run("train", "--only", "vitron", "--stage12-captions", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert [r.get("tasks") for r in did["record"]["stages"]] == [None, None, mix]
 
 def test_train_stage_keeps_its_batching_and_refuses_to_resume_the_other_way(model, tmp_path):
     record = train_stage(model, "1.1", steps=1, batch_size=2, out_dir=tmp_path, progress=False, packed=False)
