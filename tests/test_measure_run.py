@@ -22,8 +22,13 @@ def test_measure_refuses_bad_input_with_one_line_and_writes_nothing(tmp_path):
         assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, (args, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "dir.json"] and not any((tmp_path / "dir.json").iterdir())
 
-def test_each_measurement_gets_the_sizes_and_seed_asked_for(monkeypatch, tmp_path):
-    "A stubbed run: every measurement receives the n, n_wide, n_train and held-out seed given, and the entry is written as returned."
+ANSWERS = {"written": ["a small red square"] * 5, "alone": ["a large red square"] * 5}
+ROUTED = {k: {"accuracy": 1.0} for k in ("templated", "paraphrases", "fresh")} | {"n_per_task": 7, "per_item": 4, "seed": 2,
+                                                                                  "paraphrase_calls": [], "fresh_calls": []}
+
+@pytest.fixture
+def got(monkeypatch):
+    "Every measurement `measure_run` makes, stubbed: returns what each stub was called with (by name), filled as the run goes."
     got = {}
     def record(name, result):
         def stub(*args, **kwargs): got[name] = kwargs; return result
@@ -34,14 +39,15 @@ def test_each_measurement_gets_the_sizes_and_seed_asked_for(monkeypatch, tmp_pat
     monkeypatch.setattr(vm, "make_examples", record("examples", []))
     monkeypatch.setattr(vm, "model_predict", lambda model, examples, progress=False: {})
     monkeypatch.setattr("vitron_nb.evaluate.evaluate_by_unseen", lambda ex, pred, tasks: {"all": scores(tasks), "seen": scores(tasks)})
-    answers = {"written": ["a small red square"] * 5, "alone": ["a large red square"] * 5}
     monkeypatch.setattr(vm, "region_readouts", record("readouts", {k: {} for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs", "n_test")}
-                                                      | {"answers": answers}))
+                                                      | {"answers": ANSWERS}))
     monkeypatch.setattr(vm, "size_readings", record("sizes", {"written": {}, "alone": {}}))
-    routed = {k: {"accuracy": 1.0} for k in ("templated", "paraphrases", "fresh")} | {"n_per_task": 7, "per_item": 4, "seed": 2,
-                                                                                       "paraphrase_calls": [], "fresh_calls": []}
-    monkeypatch.setattr(vm, "invocation", record("invocation", routed))
+    monkeypatch.setattr(vm, "invocation", record("invocation", ROUTED))
     monkeypatch.setattr(vm, "caption_requests", record("captions", {k: {"in_kind": 1.0, "calls": 0.0, "modules": {}, "examples": []} for k in vm.CAPTION_KINDS}))
+    return got
+
+def test_each_measurement_gets_the_sizes_and_seed_asked_for(got, tmp_path):
+    "A stubbed run: every measurement receives the n, n_wide, n_train and held-out seed given, and the entry is written as returned."
     code, out, err = run("measure", "--model", str(vm.VITRON_TINY), "--out", str(tmp_path / "e.json"), "--n", "3", "--n-wide", "5", "--seed", "2",
                          "--n-invocation", "7")
     assert code == 0, err
@@ -50,26 +56,18 @@ def test_each_measurement_gets_the_sizes_and_seed_asked_for(monkeypatch, tmp_pat
     assert (got["readouts"]["n_test"], got["readouts"]["n_train"], got["readouts"]["seed"]) == (5, 2000, 2)
     assert (got["sizes"]["n_test"], got["sizes"]["seed"]) == (5, 2) and (got["captions"]["n"], got["captions"]["seed"]) == (3, 2)
     assert (got["invocation"]["n"], got["invocation"]["seed"]) == (7, 2)
-    assert got["readouts"]["keep_answers"] is True and got["sizes"]["answers"] is answers     # the sketches are asked once, not twice
+    assert got["readouts"]["keep_answers"] is True and got["sizes"]["answers"] is ANSWERS     # the sketches are asked once, not twice
     entry = json.loads((tmp_path / "e.json").read_text())
     assert entry["command"] == vm.committed_llm()["command"] and entry["wide_unseen"] is None and "routing" not in entry["wide"]
     assert {k: v for k, v in entry["measured"].items() if k != "seconds"} == dict(n=3, n_wide=5, n_train=2000, n_invocation=7, seed=2)
-    assert entry["invocation"] == {k: routed[k] for k in ("n_per_task", "per_item", "seed", "templated", "paraphrases", "fresh")}   # without the per-request lists
+    assert entry["invocation"] == {k: ROUTED[k] for k in ("n_per_task", "per_item", "seed", "templated", "paraphrases", "fresh")}   # without the per-request lists
     assert set(entry["region_readouts"]) == {"written", "written_alone", "probe", "clip_head", "written_unseen_pairs"}
     assert all(set(v) == {"in_kind", "calls", "modules"} for v in entry["captions"].values())
 
-def test_invocation_left_out_when_asked(monkeypatch, tmp_path):
+def test_invocation_left_out_when_asked(got):
     "--n-invocation 0: no invocation is run and the entry has none; the default asks 50 a task, as the records did."
-    called = []
-    for name in ("measure_understanding", "size_readings", "invocation"):
-        monkeypatch.setattr(vm, name, lambda *a, _n=name, **k: called.append(_n) or {})
-    monkeypatch.setattr(vm, "load_trained", lambda folder, device=None: "model")
-    monkeypatch.setattr(vm, "make_examples", lambda *a, **k: [])
-    monkeypatch.setattr(vm, "model_predict", lambda model, examples, progress=False: {})
-    monkeypatch.setattr("vitron_nb.evaluate.evaluate_by_unseen", lambda ex, pred, tasks: {"all": {}})
-    monkeypatch.setattr(vm, "region_readouts", lambda *a, **k: {k: {} for k in ("written", "written_alone", "probe", "clip_head", "written_unseen_pairs")} | {"answers": {}})
-    monkeypatch.setattr(vm, "caption_requests", lambda *a, **k: {kind: {"in_kind": 1.0, "calls": 0.0, "modules": {}} for kind in vm.CAPTION_KINDS})
     entry = vm.measure_run(vm.VITRON_TINY, n_invocation=0)
-    assert "invocation" not in called and "invocation" not in entry and entry["measured"]["n_invocation"] == 0
+    assert "invocation" not in got and "invocation" not in entry and entry["measured"]["n_invocation"] == 0
+    assert "understanding" in got and "sizes" in got                   # the rest was measured
     import inspect
     assert inspect.signature(vm.measure_run).parameters["n_invocation"].default == 50

@@ -420,7 +420,7 @@ def _say(*args, **kwargs) -> None:
 
 def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dict | None) -> dict:
     "Train (or resume) alignment `stage` into `out/stage{stage}.safetensors`; a finished one is loaded and its earlier result kept."
-    from vitron_nb.model import train_stage, prepare_stage, check_stage_mix, STAGES
+    from vitron_nb.model import train_stage, prepare_stage, check_stage_mix, stage_mix_fields, STAGES
     from vitron_nb.core import load_checkpoint
     path = out / f"stage{stage}.safetensors"
     done = checkpoint_step(path) or 0
@@ -433,8 +433,8 @@ def _alignment_stage(model, stage: str, steps: int, out: Path, args, before: dic
         model.load_state_dict(tensors, strict=False)
         _say(f"  already complete ({done} of {steps} steps): loaded {path.name}", flush=True)
         # the record of the call that trained it (its time, its loss), else what the checkpoint keeps
-        # the checkpoint's own mix and batching as `train_stage` records them (packed: None when the checkpoint predates the field)
-        kept = {**({"tasks": meta["tasks"]} if meta.get("tasks") else {}), **({} if meta.get("packed") is True else {"packed": meta.get("packed")})}
+        # else the checkpoint's own mix and batching, as `train_stage` records them (packed: None when the checkpoint predates the field)
+        kept = stage_mix_fields(meta.get("tasks"), meta.get("packed"))
         return {**(before or dict(stage=stage, steps=steps, final_loss=None, seconds=meta.get("train_seconds"), **kept)), "status": "complete, loaded on resume"}
     if done: _say(f"  resumed from step {done} of {steps} ({path.name})", flush=True)
     ramp = getattr(args, "object_ramp", None) if stage == "2" else None    # --object-ramp: stage 2's scenes from one object up

@@ -25,13 +25,13 @@ __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTI
            'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
            'grounded_caption_example', 'any_example', 'video_task', 'stage_ramp', 'region_only_view', 'stage_examples',
            'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'digit_spread',
-           'box_digit_loss', 'check_stage_mix', 'train_stage', 'save_trained', 'load_trained', 'train_vitron',
-           'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures', 'picture_reliance',
-           'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records', 'compare_table', 'box_axes',
-           'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens', 'name_embeddings',
-           'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts', 'size_readings',
-           'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts', 'invoked', 'invocation',
-           'caption_requests', 'measure_diagnostics', 'measure_run']
+           'box_digit_loss', 'stage_mix_fields', 'check_stage_mix', 'train_stage', 'save_trained', 'load_trained',
+           'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures',
+           'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
+           'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens',
+           'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts',
+           'size_readings', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
+           'invoked', 'invocation', 'caption_requests', 'measure_diagnostics', 'measure_run']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -496,6 +496,11 @@ def _accelerator(cpu: bool | None):
     return accelerator
 
 # %% ../nbs/14_model.ipynb #7eed2593
+def stage_mix_fields(tasks: dict | None, packed: bool | None) -> dict:
+    """What a stage's record says of its task mix and batching: `tasks` when it was given a mix, `packed` unless the batches were packed
+    (the default): False when padded, None when unknown (a checkpoint older than the field)."""
+    return {**({"tasks": tasks} if tasks else {}), **({} if packed is True else {"packed": packed})}
+
 def check_stage_mix(path, meta: dict, tasks: dict | None, packed: bool = True):
     """Refuse to resume or load the stage checkpoint at `path` (its metadata `meta`) for a task mix other than the one it was trained with:
     `tasks` (None: the stage's own, `STAGES`). A checkpoint keeps its mix when it was given one; one without it was trained on the stage's own.
@@ -561,7 +566,7 @@ def train_stage(model: VitronModel, stage: str, steps: int = 300, batch_size: in
     model.eval()
     ramp = stage_ramp(stage, ramp)
     return dict(stage=stage, steps=steps, resumed_from=start, processes=world, precision=precision, batch_size=batch_size,
-                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), **({"tasks": tasks} if tasks else {}), **({"packed": False} if not packed else {}), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
+                **({"ramp": ramp} if ramp else {}), **({"region_only": region_only} if region_only else {}), **stage_mix_fields(tasks, packed), seconds=round(earlier + seconds, 1), final_loss=float(np.mean(losses[-20:])) if losses else None,
                 examples_per_second=(steps - start) * batch_size / seconds if losses else None,
                 tokens_per_second=tokens / seconds if losses else None)
 
