@@ -948,13 +948,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="runs/bench", help="folder for bench.json (and results.ipynb) or notebook_costs.json (default: runs/bench)")
     bench.set_defaults(run=cmd_bench)
     diagnose = sub.add_parser("diagnose", help="re-measure the diagnostics of a trained model (REC, region and motion readouts, QA by kind, "
-                              "box axes, module invocation, caption requests) and write their records",
+                              "box axes, module invocation, caption requests, the shape after the colour word) and write their records",
                               description="Re-measure, at their recorded settings, the diagnostics 14_model reads from data_samples/diagnostics: "
-                              "box_axes, rec_readouts, region_readouts, qa_kinds, motion_readouts, invocation and caption_requests (about 40 CPU minutes for all seven, most of it "
+                              "box_axes, rec_readouts, region_readouts, shape_after_colour, qa_kinds, motion_readouts, invocation and caption_requests (about 41 CPU minutes for all eight, most of it "
                               "motion_readouts). Each record names the model it measured. Give --out data_samples/diagnostics to replace the committed "
                               "records after a retrain.")
     diagnose.add_argument("--model", default=str(DATA_SAMPLES / "vitron-tiny"), help="a trained model folder (default: the committed one)")
-    diagnose.add_argument("--only", help="comma-separated diagnostics, e.g. qa_kinds,box_axes (default: all seven)")
+    diagnose.add_argument("--only", help="comma-separated diagnostics, e.g. qa_kinds,box_axes (default: all eight)")
     diagnose.add_argument("--out", default="runs/diagnostics", help="folder for the records (default: runs/diagnostics)")
     diagnose.set_defaults(run=cmd_diagnose)
     measure = sub.add_parser("measure", help="measure a trained alignment run as the reproduction records do, and write its entry",

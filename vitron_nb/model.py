@@ -18,20 +18,21 @@ from .evaluate import Prediction
 __all__ = ['FRAME_MERGE', 'FEATURE_STAT_SCENES', 'MEDIA_KINDS', 'LOOKUP', 'ROUTING_TASKS', 'STAGES', 'REGION_ONLY_STRIDE',
            'PAIR_TEXT_SPLIT', 'PAIR_TEXT_SEED', 'LLM_TRAINING', 'BOX_SIGMAS', 'UNDERSTANDING', 'VITRON_TINY',
            'REPRODUCTION', 'BOX_AXES_PATH', 'REC_READOUTS_PATH', 'REC_READS_PATH', 'REGION_READOUTS_PATH',
-           'REGION_ATTRIBUTES', 'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH', 'CAPTION_REQUESTS_PATH',
-           'CAPTION_KINDS', 'DIAGNOSTICS', 'WIDE_TASKS', 'video_token_width', 'image_token_width', 'merge_patches',
-           'digit_token_ids', 'place_words', 'MediaNorm', 'VitronModel', 'build_model', 'attribute_log_probs',
-           'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings', 'encode_batch', 'batch_loss',
-           'split_answer', 'answer', 'model_predict', 'caption_example', 'video_caption_example',
-           'grounded_caption_example', 'any_example', 'video_task', 'stage_ramp', 'region_only_view', 'stage_examples',
-           'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr', 'process_examples', 'digit_spread',
-           'box_digit_loss', 'stage_mix_fields', 'check_stage_mix', 'train_stage', 'save_trained', 'load_trained',
-           'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement', 'next_pictures',
-           'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding', 'compare_records',
-           'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows', 'named_image_tokens',
-           'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading', 'region_readouts',
-           'size_readings', 'qa_by_kind', 'motions', 'direction_questions', 'clip_centres', 'motion_readouts',
-           'invoked', 'invocation', 'caption_requests', 'measure_diagnostics', 'measure_run']
+           'REGION_ATTRIBUTES', 'SHAPE_AFTER_COLOUR_PATH', 'QA_KINDS_PATH', 'MOTION_READOUTS_PATH', 'INVOCATION_PATH',
+           'CAPTION_REQUESTS_PATH', 'CAPTION_KINDS', 'DIAGNOSTICS', 'WIDE_TASKS', 'video_token_width',
+           'image_token_width', 'merge_patches', 'digit_token_ids', 'place_words', 'MediaNorm', 'VitronModel',
+           'build_model', 'attribute_log_probs', 'fit_media_norm', 'video_tokens', 'user_text', 'media_embeddings',
+           'encode_batch', 'batch_loss', 'split_answer', 'answer', 'model_predict', 'caption_example',
+           'video_caption_example', 'grounded_caption_example', 'any_example', 'video_task', 'stage_ramp',
+           'region_only_view', 'stage_examples', 'stage_texts', 'prepare_stage', 'trained_state', 'stage_lr',
+           'process_examples', 'digit_spread', 'box_digit_loss', 'stage_mix_fields', 'check_stage_mix', 'train_stage',
+           'save_trained', 'load_trained', 'train_vitron', 'committed_llm', 'measure_understanding', 'call_agreement',
+           'next_pictures', 'picture_reliance', 'pooling_ablation', 'floor_table', 'headline_understanding',
+           'compare_records', 'compare_table', 'box_axes', 'BoxProbe', 'fit_probe', 'answer_name', 'media_rows',
+           'named_image_tokens', 'name_embeddings', 'written_boxes', 'rec_readouts', 'rec_reads', 'region_head_reading',
+           'region_readouts', 'shape_after_colour', 'size_readings', 'qa_by_kind', 'motions', 'direction_questions',
+           'clip_centres', 'motion_readouts', 'invoked', 'invocation', 'caption_requests', 'measure_diagnostics',
+           'measure_run']
 
 # %% ../nbs/14_model.ipynb #f2b1ed00
 FRAME_MERGE = 2         # video route "none": each FRAME_MERGE x FRAME_MERGE block of a frame's patch tokens becomes one token
@@ -931,6 +932,48 @@ def region_readouts(model: VitronModel, n_train: int = 2000, n_test: int = 400, 
     out["probe"] = scored(read)
     return out | ({"answers": answers} if keep_answers else {})
 
+# %% ../nbs/14_model.ipynb #5ac0c0a2
+SHAPE_AFTER_COLOUR_PATH: Path = DATA_SAMPLES / "diagnostics" / "shape_after_colour.json"   # shape_after_colour on the committed model
+
+@torch.no_grad()
+def shape_after_colour(model: VitronModel, n_test: int = 400, seed: int = 0, keep_picks: bool = False) -> dict:
+    """The shape the LLM picks for each of `n_test` held-out sketches (test split, drawn from `seed`) once its region caption has been
+    started for it (teacher-forced), scored as the share whose true shape scores highest of the six (first tokens of the shape words,
+    which must differ), all / seen / unseen colour-shape pairs. `true_colour`: after 'a {size} {colour}' with the object's own size and
+    colour. `other_colours`: its log-probabilities averaged over the other colour words. Each again with the next sketch's picture in
+    place of its own (`..._other_picture`, as `next_pictures` swaps them), which is what the words alone would pick. The held-out pairs
+    hold out one shape per colour and one colour per shape, so averaging over the other colours favours an unseen pair's shape even
+    without its picture: read `other_colours` against `other_colours_other_picture`. `keep_picks` also returns the shape picked after
+    the true colour word, one per sketch (`picks`)."""
+    from vitron_nb.llm import embed_with_media, chat_prompt
+    from vitron_nb.metrics import parse_attributes
+    from vitron_nb.world import SHAPES, COLOURS
+    from vitron_nb.generator import _split_scores
+    if not isinstance(n_test, int) or isinstance(n_test, bool) or n_test < 1: raise VitronError(f"shape_after_colour: n_test must be an int >= 1, got {n_test!r}")
+    tok = model.tokenizer
+    firsts = [tok(" " + shape, add_special_tokens=False)["input_ids"][0] for shape in SHAPES]
+    if len(set(firsts)) < len(SHAPES): raise VitronError("shape_after_colour: two shape words share their first token in this tokenizer")
+    test = make_examples(["region_caption"], n_per_task=n_test, split="test", seed=seed)
+    picks, truth = {k: [] for k in ("true_colour", "other_colours", "true_colour_other_picture", "other_colours_other_picture")}, []
+    for ex, swapped in zip(test, next_pictures(test)):
+        said = parse_attributes(ex.target_text())
+        prompt = chat_prompt(user_text(ex), tok)
+        for suffix, shown in (("", ex), ("_other_picture", swapped)):
+            media = media_embeddings(model, [shown])
+            def shape_scores(colour: str) -> torch.Tensor:
+                ids = torch.tensor([tok(f"{prompt} a {said['size']} {colour}", add_special_tokens=False)["input_ids"]], device=model.device)
+                batch = embed_with_media(model.llm, ids, media, tokenizer=tok)
+                logits = model.llm(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"]).logits
+                return logits[0, -1].float().log_softmax(-1)[firsts]
+            picks["true_colour" + suffix].append(int(shape_scores(said["colour"]).argmax()))
+            picks["other_colours" + suffix].append(int(torch.stack([shape_scores(c) for c in COLOURS if c != said["colour"]]).mean(0).argmax()))
+        truth.append(SHAPES.index(said["shape"]))
+    unseen = np.array([bool(e.meta.get("unseen")) for e in test])
+    out = dict(n_test=n_test, n_unseen=int(unseen.sum()), seed=seed)
+    out |= {way: _split_scores(np.array(chosen) == np.array(truth), unseen) for way, chosen in picks.items()}
+    return out | ({"picks": [SHAPES[i] for i in picks["true_colour"]]} if keep_picks else {})
+
+
 # %% ../nbs/14_model.ipynb #d7a1c0e4
 def size_readings(model: VitronModel, n_test: int = 400, seed: int = 0, answers: dict | None = None) -> dict:
     """The size the LLM writes for `n_test` held-out sketches, asked as `region_readouts` asks them: with the picture (`written`) and
@@ -1110,7 +1153,7 @@ DIAGNOSTICS: dict[str, tuple] = {   # name -> (function of a model, committed re
     "box_axes": (box_axes, BOX_AXES_PATH), "rec_readouts": (rec_readouts, REC_READOUTS_PATH),
     "region_readouts": (region_readouts, REGION_READOUTS_PATH), "qa_kinds": (qa_by_kind, QA_KINDS_PATH),
     "motion_readouts": (motion_readouts, MOTION_READOUTS_PATH), "invocation": (invocation, INVOCATION_PATH),
-    "caption_requests": (caption_requests, CAPTION_REQUESTS_PATH)}
+    "caption_requests": (caption_requests, CAPTION_REQUESTS_PATH), "shape_after_colour": (shape_after_colour, SHAPE_AFTER_COLOUR_PATH)}
 
 def measure_diagnostics(model_folder=VITRON_TINY, names=None, out=None, settings: dict | None = None, device=None) -> dict[str, Path]:
     """Re-measure the diagnostics `names` (default: every one in `DIAGNOSTICS`) on the model trained in `model_folder`, at their
