@@ -19,12 +19,13 @@ from .metrics import parse_box
 
 # %% auto #0
 __all__ = ['VICUNA_7B_PARAMETERS', 'MEDIA_KEYS', 'LORA_TARGETS', 'MEDIA_PREFIX', 'SCENE_PROMPTS', 'CORPUS_KINDS', 'LLM_PATH',
-           'LLM_FIELDS', 'default_tokenizer', 'llama_config', 'build_llm', 'count_parameters', 'parameter_table',
-           'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows', 'unpack_rows',
-           'add_lora', 'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus', 'encode_dialogues',
-           'token_stream', 'stream_batch', 'dialogue_loss', 'unigram_baseline', 'parse_call', 'call_accuracy',
-           'save_llm_checkpoint', 'load_llm_checkpoint', 'learning_rate', 'dialogues_needed', 'pretrain_llm',
-           'measure_precision', 'load_llm', 'evaluate_llm', 'export_llm']
+           'LLM_FIELDS', 'DESCRIBED_TASKS', 'default_tokenizer', 'llama_config', 'build_llm', 'count_parameters',
+           'parameter_table', 'chat_prompt', 'generate_ids', 'generate', 'embed_with_media', 'pack_plan', 'pack_rows',
+           'unpack_rows', 'add_lora', 'trainable_share', 'user_turn', 'dialogue', 'scene_dialogue', 'text_corpus',
+           'encode_dialogues', 'token_stream', 'stream_batch', 'dialogue_loss', 'unigram_baseline', 'parse_call',
+           'call_accuracy', 'save_llm_checkpoint', 'load_llm_checkpoint', 'learning_rate', 'dialogues_needed',
+           'pretrain_llm', 'measure_precision', 'load_llm', 'evaluate_llm', 'export_llm', 'scene_words',
+           'described_example', 'described_rec', 'tune_on_described']
 
 # %% ../nbs/12_llm.ipynb #409f807b
 @lru_cache(maxsize=1)
@@ -548,3 +549,75 @@ def export_llm(llm, metrics: dict, path=LLM_PATH, check_n: int = 140) -> Path:
                                 "float16_loss": dialogue_loss(load_llm(path, device="cpu"), texts)["loss"]}
     write_json(path.with_suffix(".json"), record)
     return path
+
+# %% ../nbs/12_llm.ipynb #d5a1e2c1
+from contextlib import contextmanager
+
+DESCRIBED_TASKS = ("rec", "image_qa", "region_caption", "ref_seg")   # picture tasks whose example renders its scene once
+
+@contextmanager
+def _recorded_renders():
+    "Every scene rendered inside the block, with its masks, in order (`Scene.render` wrapped for the block's length only)."
+    from vitron_nb.world import Scene
+    seen, original = [], Scene.render
+    def render(self, frame: int = 0):
+        image, masks = original(self, frame)
+        seen.append((self, masks))
+        return image, masks
+    Scene.render = render
+    try: yield seen
+    finally: Scene.render = original
+
+def scene_words(scene, masks, rng: np.random.Generator) -> str:
+    "A scene written out: 'Objects: small blue cross: (0.28, 0.14, 0.47, 0.33); ...', each visible object's size, name and box, in `rng`'s order."
+    from vitron_nb.world import mask_box
+    from vitron_nb.metrics import format_box
+    parts = [f"{scene.objects[i].size} {scene.objects[i].name}: {format_box(box)}"
+             for i in rng.permutation(len(scene.objects)) if (box := mask_box(masks[i])) is not None]
+    return "Objects: " + "; ".join(parts) + "."
+
+def described_example(task: str, index: int, split: str = "train", seed: int = 0, config: VitronConfig | None = None) -> tuple:
+    "Example `index` of a picture task of `DESCRIBED_TASKS`, and its user's turn with the scene it drew written out after `<image>` (`scene_words`)."
+    if task not in DESCRIBED_TASKS: raise VitronError(f"described_example: task must be one of {DESCRIBED_TASKS}, got {task!r}")
+    with _recorded_renders() as seen: example = make_example(task, index, split, config, seed)
+    scene, masks = seen[-1]
+    return example, MEDIA_PREFIX["image"] + scene_words(scene, masks, np.random.default_rng([index, 99])) + " " + example.instruction
+
+def described_rec(llm, n: int = 200, seed: int = 0, start: int = 5000, tokenizer=None) -> dict:
+    """REC answered from the scene written out (`described_example`) on `n` test-split questions from index `start`: the share of
+    boxes at IoU 0.5 or more with the true one (a box not written scores 0), and how often the name written first is right."""
+    from vitron_nb.metrics import box_iou
+    if n < 1: raise VitronError(f"described_rec: n must be >= 1, got {n}")
+    asked = [described_example("rec", start + i, "test", seed) for i in range(n)]
+    said = generate(llm, [turn for _, turn in asked], tokenizer, max_new_tokens=40)
+    right = [(b := parse_box(s)) is not None and box_iou(b, parse_box(e.target_text())) >= 0.5 for (e, _), s in zip(asked, said)]
+    named = [s.split(":")[0].strip() == e.target_text().split(":")[0].strip() for (e, _), s in zip(asked, said)]
+    return dict(n=n, rec=float(np.mean(right)), name_right=float(np.mean(named)), said=said[:3])
+
+def tune_on_described(llm, steps: int, lr: float = 1e-3, batch_size: int = 16, tasks=("rec",), seed: int = 0,
+                      precision: str = "bf16", on_mark=None, marks=(), progress: bool = False) -> list[float]:
+    """Fine-tune `llm` in place on train-split dialogues of `tasks` with the scene written out (`described_example`, examples in
+    turn from index 0), the loss on the assistant's turn, AdamW and `learning_rate`'s schedule; `on_mark(step)` after each step
+    in `marks`. Returns the losses."""
+    from tqdm.auto import tqdm
+    if steps < 1 or batch_size < 1: raise VitronError(f"tune_on_described: steps and batch_size must be >= 1, got {steps}, {batch_size}")
+    check_precision(precision, "tune_on_described")
+    tokenizer, device = default_tokenizer(), next(llm.parameters()).device
+    optimizer, losses, index = _optimizer(llm, lr), [], 0
+    set_seed(seed); llm.train()
+    for step in tqdm(range(steps), desc="described", disable=not progress, mininterval=5):
+        texts = []
+        for _ in range(batch_size):
+            example, turn = described_example(tasks[index % len(tasks)], index, "train", seed)
+            texts.append(dialogue(turn, example.target_text(), tokenizer)); index += 1
+        ids, masks = encode_dialogues(texts, tokenizer)
+        input_ids, attention, labels = _padded(ids, masks, True, tokenizer.pad_token_id)
+        for group in optimizer.param_groups: group["lr"] = learning_rate(step, steps, lr)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = llm(input_ids=input_ids.to(device), attention_mask=attention.to(device), labels=labels.to(device)).loss
+        optimizer.zero_grad(set_to_none=True); loss.backward()
+        torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0); optimizer.step()
+        losses.append(float(loss.detach()))
+        if on_mark is not None and step + 1 in marks: llm.eval(); on_mark(step + 1); llm.train()
+    llm.eval()
+    return losses
