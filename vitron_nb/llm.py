@@ -602,7 +602,7 @@ def tune_on_described(llm, steps: int, lr: float = 1e-3, batch_size: int = 16, t
     from tqdm.auto import tqdm
     if steps < 1 or batch_size < 1: raise VitronError(f"tune_on_described: steps and batch_size must be >= 1, got {steps}, {batch_size}")
     check_precision(precision, "tune_on_described")
-    tokenizer, device = default_tokenizer(), next(llm.parameters()).device
+    tokenizer = default_tokenizer()
     optimizer, losses, index = _optimizer(llm, lr), [], 0
     set_seed(seed); llm.train()
     for step in tqdm(range(steps), desc="described", disable=not progress, mininterval=5):
@@ -611,13 +611,8 @@ def tune_on_described(llm, steps: int, lr: float = 1e-3, batch_size: int = 16, t
             example, turn = described_example(tasks[index % len(tasks)], index, "train", seed)
             texts.append(dialogue(turn, example.target_text(), tokenizer)); index += 1
         ids, masks = encode_dialogues(texts, tokenizer)
-        input_ids, attention, labels = _padded(ids, masks, True, tokenizer.pad_token_id)
-        for group in optimizer.param_groups: group["lr"] = learning_rate(step, steps, lr)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = llm(input_ids=input_ids.to(device), attention_mask=attention.to(device), labels=labels.to(device)).loss
-        optimizer.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(llm.parameters(), 1.0); optimizer.step()
-        losses.append(float(loss.detach()))
+        input_ids, _, labels = _padded(ids, masks, True, tokenizer.pad_token_id)   # right-padded: causal attention never reaches the padding
+        losses.append(_train_step(llm, optimizer, {"input_ids": input_ids, "labels": labels}, learning_rate(step, steps, lr), precision))
         if on_mark is not None and step + 1 in marks: llm.eval(); on_mark(step + 1); llm.train()
     llm.eval()
     return losses
